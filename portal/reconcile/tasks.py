@@ -88,16 +88,20 @@ def _days_due(now):
 
 def _recheck(query):
     """The cases ``query`` selects (open, or accepted) compared again with our side as it
-    is now (``recheck``). An accepted one is row-locked first (PostgreSQL), as an accept
-    locks it, before its postings are read: every writer of cases takes them last (a run,
-    an accept and a sync after their visits and refunds)."""
+    is now (``recheck``). Each is row-locked first (PostgreSQL), in id order, and its
+    status read again under the lock, as an accept locks it: every writer of cases takes
+    them last (a run, an accept and a sync after their visits and refunds, an event after
+    its visit or refund). An open case read without the lock could be accepted meanwhile
+    (a refund's webhook does not lock the visit an accept locks, a stray payment's accept
+    locks no visit), then written matched over the accept with its posting kept: the
+    money counted twice (review finding). Accepted by then, it follows our side."""
     now = int(utcnow().timestamp())
-    for case in db.session.scalars(query.order_by(ReconCase.id)).all():
+    ids = db.session.scalars(query.with_only_columns(ReconCase.id).order_by(ReconCase.id)).all()
+    for case_id in ids:
+        case = recheck.lock_case(case_id)
         if recheck.is_accepted(case):
-            case = recheck.lock_case(case.id)
-            if recheck.is_accepted(case):
-                recheck.follow_accepted(case, now)
-        elif case.status in recheck.OPEN:
+            recheck.follow_accepted(case, now)
+        elif case is not None and case.status in recheck.OPEN:
             _match_if_agreed(case, now)
 
 

@@ -6,8 +6,9 @@ from datetime import timedelta
 import sqlalchemy as sa
 
 from portal.accounts.models import ADMIN, User
-from portal.booking import lookup
+from portal.booking import links, lookup, visits
 from portal.extensions import db
+from portal.payments.models import Payment
 from portal.policies import service as policy_service
 from portal.reconcile import run as recon
 from portal.reconcile.models import ReconCase
@@ -16,6 +17,40 @@ from tests.booking.factories import NOW, at, held_consult, quoted_checkout
 from tests.refunds.helpers import book_and_pay
 
 LOST_CAPTURE = "payment.authorized,payment.captured,order.paid"
+LOST_LINK = LOST_CAPTURE + ",payment_link.paid"
+
+
+def link_paid_only_at_gateway(world, users, gateway, *, notes_on_payment=True):
+    """An admin sends a link, the patient pays it, every webhook is lost. Returns (visit
+    id, our link's row id, the gateway payment id). ``notes_on_payment=False``: the
+    gateway's payment carries no notes, only its order does (the link's), as at Razorpay
+    (its sample ``payment_link.paid``: the payment's notes empty, the order's the link's)."""
+    patient = users(world.patients[0])
+    item = visits.add_item(
+        admin(world),
+        patient_id=patient.id,
+        service_id=world.consult,
+        provider_ids=[world.doctors[0]],
+        clinic_id=world.clinic,
+        start_at=at(3, 10),
+    )
+    link = links.create_payment_link(admin(world), item.master_id)
+    gateway.sandbox.set_faults(drop_events=LOST_LINK)
+    assert gateway.pay_link(link.link_url).status_code < 400
+    gateway.deliver()
+    gateway.sandbox.set_faults(drop_events="")
+    store = gateway.sandbox.store
+    order_id = store.links[link.razorpay_link_id]["order_id"]
+    [paid] = [p for p in store.payments.values() if p["order_id"] == order_id]
+    assert paid["status"] == "captured"
+    if not notes_on_payment:
+        gateway.sandbox.set_faults(alter={paid["id"]: {"notes": {}}})
+    db.session.expire_all()
+    visit = lookup.get_visit(item.master_id)
+    assert visit.status == "PENDING_PAYMENT" and visit.attention is None
+    row = db.session.get(Payment, link.id)
+    assert (row.status, row.razorpay_payment_id, row.razorpay_order_id) == ("PENDING", None, None)
+    return item.master_id, link.id, paid["id"]
 
 
 def admin(world):

@@ -20,42 +20,14 @@ from tests.reconcile.conftest import (  # noqa: F401
     users,
     world,
 )
-from tests.reconcile.helpers import LOST_CAPTURE, admin, case_for, later, run_day
-
-LOST_LINK = LOST_CAPTURE + ",payment_link.paid"
-
-
-def _link_paid_only_at_gateway(world, users, gateway, *, notes_on_payment=True):
-    """An admin sends a link, the patient pays it, every webhook is lost. Returns (visit
-    id, our link's row id, the gateway payment id). ``notes_on_payment=False``: the
-    gateway's payment carries no notes, only its order does (the link's), as at Razorpay
-    (its sample ``payment_link.paid``: the payment's notes empty, the order's the link's)."""
-    patient = users(world.patients[0])
-    item = visits.add_item(
-        admin(world),
-        patient_id=patient.id,
-        service_id=world.consult,
-        provider_ids=[world.doctors[0]],
-        clinic_id=world.clinic,
-        start_at=at(3, 10),
-    )
-    link = links.create_payment_link(admin(world), item.master_id)
-    gateway.sandbox.set_faults(drop_events=LOST_LINK)
-    assert gateway.pay_link(link.link_url).status_code < 400
-    gateway.deliver()
-    gateway.sandbox.set_faults(drop_events="")
-    store = gateway.sandbox.store
-    order_id = store.links[link.razorpay_link_id]["order_id"]
-    [paid] = [p for p in store.payments.values() if p["order_id"] == order_id]
-    assert paid["status"] == "captured"
-    if not notes_on_payment:
-        gateway.sandbox.set_faults(alter={paid["id"]: {"notes": {}}})
-    db.session.expire_all()
-    visit = lookup.get_visit(item.master_id)
-    assert visit.status == "PENDING_PAYMENT" and visit.attention is None
-    row = db.session.get(Payment, link.id)
-    assert (row.status, row.razorpay_payment_id, row.razorpay_order_id) == ("PENDING", None, None)
-    return item.master_id, link.id, paid["id"]
+from tests.reconcile.helpers import (
+    LOST_CAPTURE,
+    admin,
+    case_for,
+    later,
+    link_paid_only_at_gateway,
+    run_day,
+)
 
 
 @pytest.mark.parametrize(
@@ -64,7 +36,7 @@ def _link_paid_only_at_gateway(world, users, gateway, *, notes_on_payment=True):
 def test_a_link_payment_whose_webhooks_are_lost_is_ours_and_flags_its_visit(
     world, users, gateway, clock, notes_on_payment
 ):
-    visit_id, row_id, pay_id = _link_paid_only_at_gateway(
+    visit_id, row_id, pay_id = link_paid_only_at_gateway(
         world, users, gateway, notes_on_payment=notes_on_payment
     )
     later(clock)
@@ -140,7 +112,7 @@ def test_a_lost_link_payment_is_ours_after_the_link_expired_here(world, users, g
     captures it as any late capture (here the slot still free: the visit revived).
     (Before the expiry asked Razorpay, every such link expired here, and a new one was
     sent: ``tests/payments/test_link_paid_webhooks_lost.py``.)"""
-    visit_id, row_id, pay_id = _link_paid_only_at_gateway(world, users, gateway)
+    visit_id, row_id, pay_id = link_paid_only_at_gateway(world, users, gateway)
     clock.move_to(at(3, 8, 1))  # past the wait: the first start (10:00) less 2 h
     gateway.sandbox.set_faults(error_rate=1.0, error_status=503, match="/v1/payment_links")
     jobs.run_periodic(links.EXPIRE_LINKS)

@@ -2,20 +2,33 @@
 payments and refunds end with every case correct and no duplicates. Fails (never skips)
 without PostgreSQL."""
 
+import threading
+import time
+from datetime import timedelta
+
 import pytest
 import sqlalchemy as sa
 
 from portal.accounts.models import User
-from portal.booking import visits
+from portal.booking import lookup, visits
 from portal.extensions import db
+from portal.gateway import get_payin
+from portal.gateway.confirm import confirmed_refund
+from portal.ledger.accounts import GATEWAY_CLEARING, RECONCILIATION_SUSPENSE
+from portal.ledger.check import verify_gateway_clearing
+from portal.ledger.service import balance, ensure_accounts
+from portal.payments.models import Payment
+from portal.reconcile import ours, recheck, resolve
 from portal.reconcile import run as recon
 from portal.reconcile.models import ReconCase, ReconRun
 from portal.reconcile.window import day_window
+from portal.refunds import execute as refunds
 from portal.refunds import lookup as refunds_lookup
 from portal.refunds.models import Refund
 from tests.booking.factories import NOW, at, build_world, quoted_checkout, start_gateway
+from tests.reconcile.helpers import case_for, later, link_paid_only_at_gateway, paid, run_day
 from tests.refunds.helpers import book_and_pay, quoted_cancel
-from tests.threads import run_together
+from tests.threads import lock_waiters, run_together
 
 pytestmark = pytest.mark.postgres
 HELD = 6
@@ -179,3 +192,169 @@ def test_an_accept_committed_between_a_runs_read_and_write_is_taken_back(
         case = case_for(stray["id"])
         assert (case.status, case.resolution) == ("discrepancy", None)
         assert balance(RECONCILIATION_SUSPENSE) == 0
+
+
+@pytest.fixture
+def pg_fast(pg_app):
+    keys = ("RAZORPAY_TIMEOUT", "RAZORPAY_RETRIES", "REFUND_MAX_ATTEMPTS")
+    saved = {k: pg_app.config[k] for k in keys if k in pg_app.config}
+    pg_app.config.update(RAZORPAY_TIMEOUT=0.4, RAZORPAY_RETRIES=0, REFUND_MAX_ATTEMPTS=1)
+    pg_app.extensions.pop("gateway_adapters", None)
+    gw = start_gateway(pg_app)
+    yield gw
+    gw.close()
+    for k in keys:
+        pg_app.config.pop(k, None)
+    pg_app.config.update(saved)
+    pg_app.extensions.pop("gateway_adapters", None)
+
+
+def _accept_meanwhile(monkeypatch, app, name, admin_id, case_id):
+    """An admin's accept of ``case_id``, its own transaction, run when the event's listener
+    first calls ``recheck.<name>`` (``lock_case``: it has read the case's id, nothing
+    locked yet; ``match``: it has read the case open and found it agreeing) until the
+    accept commits or waits on a lock the listener holds. Returns the accept's outcome:
+    call it once the listener has committed."""
+    original, outcome, threads = getattr(recheck, name), [None], []
+
+    def accept():
+        with app.app_context():
+            try:
+                user = db.session.get(User, admin_id)
+                outcome[0] = resolve.accept(user, case_id, "Made on the dashboard").resolution
+            except Exception as exc:  # noqa: BLE001 -- returned to the test
+                outcome[0] = exc
+            finally:
+                db.session.remove()
+
+    def meanwhile(*args, **kwargs):
+        if not threads:
+            threads.append(threading.Thread(target=accept))
+            threads[0].start()
+            while threads[0].is_alive() and not lock_waiters(db.engine):
+                time.sleep(0.01)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(recheck, name, meanwhile)
+
+    def result():
+        assert threads, f"the listener never called recheck.{name}"
+        threads[0].join(timeout=20)
+        assert not threads[0].is_alive(), "the accept never finished"
+        return outcome[0]
+
+    return result
+
+
+def _counted_once(case_id, accepted):
+    """The accept either committed first (the listener then found it accepted, and matched
+    it: its posting taken back) or waited and was refused (the listener matched it first):
+    either way the money is counted once and a matched case holds no accept."""
+    case = db.session.get(ReconCase, case_id)
+    assert (case.status, case.resolution) == ("matched", None), (case.status, case.resolution)
+    assert accepted == "accepted" or isinstance(accepted, resolve.ResolveError), accepted
+    assert balance(RECONCILIATION_SUSPENSE) == 0
+    assert verify_gateway_clearing(get_payin().account_position()) == []
+
+
+@pytest.mark.parametrize("meanwhile", ["lock_case", "match"])
+def test_an_accept_racing_a_refund_webhook_that_matches_the_open_case_is_not_counted_twice(
+    pg_app, pg_fast, clock, monkeypatch, meanwhile
+):
+    """Review finding (rv_recon2). A refund "we never made" (missing_ours: our create went
+    unanswered, its webhooks lost). Its late refund.processed webhook finds our row by its
+    notes and processes it; the listener read the case open and matched it without a row
+    lock (only accepted cases were locked), while an admin's accept (which locks the
+    visit, not the refund the webhook holds, then the case) read our refund not processed
+    yet, posted it out of clearing into suspense and committed. The listener's write then
+    said matched over resolution accepted, and kept the posting: the refund left clearing
+    twice. The listener now locks every case it reads and reads it again under the lock."""
+    gateway = pg_fast
+    with pg_app.app_context():
+        world = build_world()
+
+        def users(uid):
+            return db.session.get(User, uid)
+
+        visit = paid(world, users, gateway)
+        gateway.sandbox.set_faults(
+            timeout_next=1,
+            timeout_seconds=1.0,
+            match="refund",
+            drop_events="refund.created,refund.processed",
+        )
+        quoted_cancel(users(world.patients[0]), visit.id, [visit.items[0].id])
+        db.session.expire_all()
+        [refund] = refunds_lookup.refunds_for_visit(visit.id)
+        assert (refund.status, refund.razorpay_refund_id) == ("FAILED", None)
+        [at_gateway] = list(gateway.sandbox.store.refunds.values())
+        gateway.sandbox.advance(10)
+        gateway.deliver()  # dropped
+        later(clock)
+        with monkeypatch.context() as before_notes:
+            before_notes.setattr(ours, "refunds_by_notes", lambda sides: {})
+            run_day(world)
+        case = case_for(at_gateway["id"])
+        assert (case.status, case.reason) == ("discrepancy", "missing_ours")
+        case_id, admin_id, refund_id = case.id, world.admin, refund.id
+        entity = confirmed_refund(get_payin(), {"id": at_gateway["id"]})
+        db.session.remove()
+
+    accepted = _accept_meanwhile(monkeypatch, pg_app, meanwhile, admin_id, case_id)
+    with pg_app.app_context():
+        refunds.refund_event(entity)  # the late refund.processed webhook
+        db.session.remove()
+
+    with pg_app.app_context():
+        assert db.session.get(Refund, refund_id).status == "PROCESSED"
+        _counted_once(case_id, accepted())
+        db.session.remove()
+
+
+@pytest.mark.parametrize("meanwhile", ["lock_case", "match"])
+def test_an_accept_racing_the_late_capture_of_a_stray_that_is_ours_is_not_counted_twice(
+    pg_app, pg_fast, clock, monkeypatch, meanwhile
+):
+    """The same race on a payment case with no visit: a payment link's capture whose
+    webhooks were lost, written as a stray (missing_ours) before the run found it ours by
+    the link's notes. Its late webhook captures it on our link's row, and the visit's
+    listener finds the case by the payment's id; an accept of a case with no visit locks
+    no visit the webhook holds, so it ran between the listener's read and its write,
+    posting the payment into clearing as owed back to a stray payer, while the capture
+    put it there too."""
+    gateway = pg_fast
+    with pg_app.app_context():
+        world = build_world()
+
+        def users(uid):
+            return db.session.get(User, uid)
+
+        visit_id, row_id, pay_id = link_paid_only_at_gateway(world, users, gateway)
+        # Run at once (no grace: a capture we do not have is missing at once), so the late
+        # webhook's capture time is within the tolerance and the listener matches the case.
+        monkeypatch.setitem(pg_app.config, "RECON_PENDING_GRACE_SECONDS", 0)
+        clock.shift(timedelta(seconds=10))  # a run lists up to the second before it started
+        with monkeypatch.context() as before_notes:
+            before_notes.setattr(ours, "links_by_notes", lambda sides, notes: ({}, set()))
+            run_day(world)
+        case = case_for(pay_id)
+        assert (case.status, case.reason, case.visit_id) == ("discrepancy", "missing_ours", None)
+        case_id, admin_id = case.id, world.admin
+        # The accounts both sides post to exist, as in any ledger that has seen a payment
+        # (this one saw none: created by both at once, they would deadlock on the code).
+        ensure_accounts([GATEWAY_CLEARING, RECONCILIATION_SUSPENSE])
+        db.session.commit()
+        db.session.remove()
+
+    accepted = _accept_meanwhile(monkeypatch, pg_app, meanwhile, admin_id, case_id)
+    with pg_app.app_context():
+        store = gateway.sandbox.store
+        store._event("razorpay", "payment.captured", payment=store.payments[pay_id])
+        gateway.deliver()  # the late webhook
+        db.session.remove()
+
+    with pg_app.app_context():
+        assert db.session.get(Payment, row_id).status == "SUCCESSFUL"
+        assert lookup.get_visit(visit_id).status == "CONFIRMED"
+        _counted_once(case_id, accepted())
+        db.session.remove()
