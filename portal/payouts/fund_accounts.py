@@ -37,6 +37,14 @@ from portal.payouts.gateway import gateway
 IFSC_RE = re.compile(r"^[A-Z]{4}0[A-Z0-9]{6}$")
 ACCOUNT_RE = re.compile(r"^[0-9]{9,18}$")
 VPA_RE = re.compile(r"^[A-Za-z0-9.\-_]{2,256}@[A-Za-z]{2,64}$")
+# The account holder's name by RazorpayX's documented rule for a bank account's name:
+# a–z, A–Z, 0–9, space and ’ - _ / ( ) , . only (the typed ' too: its documents print ’),
+# not ending in one of those signs but "." (review finding: a name in Devanagari or with
+# "&" passed our check and went to RazorpayX and back for a generic refusal). The length
+# is ours, 3–50 (RazorpayX takes 120).
+NAME_CHARACTERS_RE = re.compile(r"[A-Za-z0-9 '’\-_/(),.]+")
+NAME_END_RE = re.compile(r"[A-Za-z0-9.]")
+NAME_MIN, NAME_MAX = 3, 50
 # The longest UPI id taken (decision): the pattern, as RazorpayX's, admits 256 + 64
 # characters, but UPI apps give a mobile number or a short name and a handle (well under
 # 50), and the masked id (as long as the id, ``mask_vpa``) is kept in ``vpa_masked``, 120
@@ -48,6 +56,12 @@ MSG_IFSC = N_("Enter a valid IFSC: 4 letters, 0, then 6 letters or digits (e.g. 
 MSG_ACCOUNT = N_("Enter the account number: 9 to 18 digits.")
 MSG_ACCOUNT_MATCH = N_("The account numbers do not match.")
 MSG_NAME = N_("Enter the account holder's name (3 to 50 characters).")
+MSG_NAME_CHARACTERS = N_(
+    "Use English letters (A–Z), digits, spaces and . - ' ( ) / , _ only, as on your bank account."
+)
+MSG_NAME_END = N_(
+    "End the name with a letter, a digit or a full stop (.), as on your bank account."
+)
 MSG_VPA = N_("Enter a UPI id like name@bank.")
 MSG_VPA_LONG = N_("Enter a UPI id of at most 100 characters.")
 MSG_GATEWAY = N_("RazorpayX could not be reached. Nothing was changed; please try again.")
@@ -69,9 +83,8 @@ FORM_FIELDS = {
 # language, never RazorpayX's English description (review finding: "Invalid IFSC Code in
 # Bank Account" on the doctor's Hindi page). Its description goes to the audit
 # (``fund_account.field_refused``), for the clinic. What RazorpayX checks beyond our own
-# rules: the IFSC against the bank network's directory, an account number of 5–35 letters
-# or digits, a name of its characters (a–z, A–Z, 0–9, space and ’ - _ / ( ) , .) not ending
-# in a sign but ".", a UPI id's form.
+# rules: the IFSC against the bank network's directory, a UPI id's form and anything it
+# adds to its documented rules (the name's and the account number's are within ours).
 MSG_IFSC_REFUSED = N_(
     "The bank network does not know this IFSC. Check it on your cheque book or passbook "
     "and enter it again."
@@ -168,9 +181,15 @@ def _provider_for(actor, provider_id, *, lock=False):
 
 
 def _clean_name(name, errors):
+    """The name with its spaces collapsed; one message beside it for the first rule it
+    breaks: the length, the characters, the last character."""
     name = " ".join((name or "").split())
-    if not 3 <= len(name) <= 50:
+    if not NAME_MIN <= len(name) <= NAME_MAX:
         errors["holder_name"] = MSG_NAME
+    elif not NAME_CHARACTERS_RE.fullmatch(name):
+        errors["holder_name"] = MSG_NAME_CHARACTERS
+    elif not NAME_END_RE.fullmatch(name[-1]):
+        errors["holder_name"] = MSG_NAME_END
     return name
 
 
