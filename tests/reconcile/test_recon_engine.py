@@ -12,6 +12,7 @@ from portal.extensions import db
 from portal.notify.models import Notification
 from portal.policies import service as policy_service
 from portal.reconcile import resolve
+from portal.reconcile.matching import CAPTURE_WINDOW
 from portal.reconcile.models import ReconCase, ReconRun
 from tests.booking.factories import at, quoted_checkout
 from tests.reconcile.helpers import (
@@ -19,6 +20,7 @@ from tests.reconcile.helpers import (
     admin,
     case_for,
     cases,
+    gateway_time_off,
     later,
     longer_notes,
     paid,
@@ -108,9 +110,7 @@ def test_an_accepted_case_stays_resolved_after_the_visit_is_fully_refunded(
     world, users, gateway, clock
 ):
     visit = paid(world, users, gateway)
-    pay_id = payment_id(visit)
-    created = gateway.sandbox.store.payments[pay_id]["created_at"]
-    gateway.sandbox.set_faults(alter={pay_id: {"created_at": created - 61}})
+    pay_id = gateway_time_off(gateway, visit, 61)
     later(clock)
     run_day(world)
     resolve.accept(admin(world), case_for(pay_id).id, "Gateway clock was off that morning")
@@ -194,10 +194,10 @@ def test_a_payment_the_gateway_does_not_have(world, users, gateway, clock):
 
 
 def test_timestamps_beyond_the_tolerance(world, users, gateway, clock):
+    """A payment's gateway time is its creation, ours its capture: the gateway saying it
+    was created 61 s after we captured it is off (a clock, or not this payment)."""
     visit = paid(world, users, gateway)
-    pay_id = payment_id(visit)
-    created = gateway.sandbox.store.payments[pay_id]["created_at"]
-    gateway.sandbox.set_faults(alter={pay_id: {"created_at": created - 61}})
+    pay_id = gateway_time_off(gateway, visit, 61)
     later(clock)
     run_day(world)
     assert (case_for(pay_id).status, case_for(pay_id).reason) == ("discrepancy", "time_differs")
@@ -206,9 +206,13 @@ def test_timestamps_beyond_the_tolerance(world, users, gateway, clock):
     with pytest.raises(resolve.ResolveError, match="still differ"):
         resolve.sync(admin(world), case_for(pay_id).id)
     assert (case_for(pay_id).status, case_for(pay_id).reason) == ("discrepancy", "time_differs")
-    gateway.sandbox.set_faults(alter={pay_id: {"created_at": created - 59}})
+    gateway_time_off(gateway, visit, 59)
     run_day(world)
     assert case_for(pay_id).status == "matched"  # within 60 s again: the case closes
+    # Created longer before our capture than Razorpay ever captures a payment: off too.
+    gateway_time_off(gateway, visit, -CAPTURE_WINDOW - 61)
+    run_day(world)
+    assert (case_for(pay_id).status, case_for(pay_id).reason) == ("discrepancy", "time_differs")
 
 
 def test_the_tolerance_is_the_policys_as_edited_on_the_policy_page(world, users, gateway, clock):
@@ -225,13 +229,11 @@ def test_the_tolerance_is_the_policys_as_edited_on_the_policy_page(world, users,
     db.session.commit()
     policy_service.approve(checker, version.id)
     visit = paid(world, users, gateway)
-    pay_id = payment_id(visit)
-    created = gateway.sandbox.store.payments[pay_id]["created_at"]
-    gateway.sandbox.set_faults(alter={pay_id: {"created_at": created - 120}})
+    pay_id = gateway_time_off(gateway, visit, 120)
     later(clock)
     run_day(world)
     assert (case_for(pay_id).status, case_for(pay_id).reason) == ("matched", None)
-    gateway.sandbox.set_faults(alter={pay_id: {"created_at": created - 601}})
+    gateway_time_off(gateway, visit, 601)
     run_day(world)
     assert (case_for(pay_id).status, case_for(pay_id).reason) == ("discrepancy", "time_differs")
 
