@@ -21,6 +21,7 @@ from portal.catalog.slots import slot_step
 from portal.db import utcnow
 from portal.domain.timezone import CLINIC_TZ
 from portal.extensions import db
+from portal.payments.models import Payment
 from portal.reconcile import run as recon
 from portal.reconcile.models import ReconRun
 from portal.reconcile.window import day_window
@@ -144,7 +145,9 @@ def _make(sandbox):
         drop_webhooks=True,
         alter={
             altered["id"]: {"amount": altered["amount"] + 10_000},
-            late["id"]: {"created_at": late["created_at"] - 600},
+            # Created 10 minutes after our capture of it (a payment is created before
+            # its capture: minutes before is no discrepancy, docs/reconciliation.md).
+            late["id"]: {"created_at": _captured(late["id"]) + 600},
         },
         hide=[hidden["id"]],
         duplicate=[listed_twice["id"]],
@@ -154,3 +157,11 @@ def _make(sandbox):
     start, end = day_window(today - timedelta(days=20), today)
     run = recon.start_run(start, end, trigger=recon.ADMIN, actor=admin)
     return recon.execute(run.id)
+
+
+def _captured(payment_id):
+    """Our capture of a gateway payment, unix seconds."""
+    paid_at = db.session.scalar(
+        sa.select(Payment.paid_at).where(Payment.razorpay_payment_id == payment_id)
+    )
+    return int(paid_at.timestamp())

@@ -6,7 +6,15 @@ page, so a run over 100,000 records keeps slim tuples, never the gateway's JSON.
 ``compare`` gives the outcome: MATCHED, PENDING (a side not final yet) or DISCREPANCY with
 its reason. The order of the checks decides the reason when several differ: duplicate,
 missing on a side, status, amount, time (a status difference explains an amount one, e.g.
-a refund that failed)."""
+a refund that failed).
+
+Times: a refund's or payout's time is the same moment on both sides (the gateway's
+``created_at`` is our request). A payment's is not: Razorpay's payment entity carries only
+``created_at``, when the customer gave the payment details, before the bank authorised
+it (OTP, UPI collect approved on the phone, netbanking login: minutes; a late
+authorisation: days); ours is its capture (``paid_at``). So a payment's times agree when
+ours lies from its creation to ``CAPTURE_WINDOW`` after it, the tolerance either side
+(``time_off``; docs/reconciliation.md, "Which times are compared")."""
 
 from __future__ import annotations
 
@@ -30,6 +38,13 @@ MISSING_GATEWAY = "missing_gateway"
 TIME_DIFFERS = "time_differs"
 DUPLICATE = "duplicate"
 ACCEPTED = "accepted"  # the resolution of a case an admin accepted (it may hold postings)
+
+# How long after its creation Razorpay may capture a payment (and we learn of it): it
+# polls the bank for a late authorisation for 3 days from the payment's creation day, so
+# up to 4 days, auto-captures it then, and retries its webhook for 24 hours
+# (razorpay.com/docs/payments/payments/late-authorisation; older pages said 5 days). An
+# authorised payment not captured by then is refunded to the customer, never captured.
+CAPTURE_WINDOW = 5 * 86400
 
 # The gateway's statuses in one vocabulary per kind: (status, final).
 _GATEWAY = {
@@ -110,6 +125,9 @@ class Side:
     # ours only: a payout's or refund's first request when it was asked more than once
     # under one idempotency key (the gateway made it at one of them: ``time_off``)
     since: int | None = None
+    # the gateway's only: seconds after ``at`` ours may lie and still agree (a payment's
+    # ``at`` is its creation, ours its capture: ``CAPTURE_WINDOW``; ``time_off``)
+    lag: int = 0
 
     def key(self):
         """What a stored case is compared with to know whether this side changed (short
@@ -180,6 +198,7 @@ def gateway_side(kind, record) -> Side:
         order_id=order_id if isinstance(order_id, str) else None,
         payment_id=payment_id,
         named_id=named_id,
+        lag=CAPTURE_WINDOW if kind == "payment" else 0,
     )
 
 
@@ -255,9 +274,11 @@ def time_off(ours: Side, theirs: Side, tolerance: int) -> int:
     before it), else 0. Ours is one time, or for a payout or refund asked more than once
     under one key the span of its requests, first to latest: the gateway made it at one
     of them (a 5xx made nothing and the next request made it; a request that went
-    unanswered may have made it, and the next one was answered with it)."""
+    unanswered may have made it, and the next one was answered with it). A payment's
+    time at the gateway is its creation, which ours (the capture) follows by up to
+    ``theirs.lag``: created after our capture, or longer before it, is off."""
     first = ours.at if ours.since is None else min(ours.since, ours.at)
-    if theirs.at < first - tolerance:
+    if theirs.at + theirs.lag < first - tolerance:
         return theirs.at - first
     if theirs.at > ours.at + tolerance:
         return theirs.at - ours.at

@@ -271,3 +271,30 @@ def test_days_settle_by_themselves_after_they_end(sandbox_server, payin, sandbox
     sandbox.advance(2 * 86400)
     [settlement] = payin.fetch_settlements()
     assert settlement["amount"] == 100_000 - gateway_fee(100_000)[0]
+
+
+def test_a_payment_is_created_before_it_is_captured_and_settles_by_its_capture(
+    sandbox_server, payin, sandbox
+):
+    """As at Razorpay, a payment's ``created_at`` is when the customer gave the details;
+    its capture follows once the bank authorised it (an OTP, a UPI collect approved on
+    the phone, a netbanking login): ``DELAYS["payment_approval"]`` later (by default
+    beyond the reconciliation's 60 s, so development meets the gap production has:
+    review rv_rzp). Razorpay settles a capture by its own day, so a payment created
+    before an IST midnight and captured after it settles with the later day."""
+    from portal.gateway.sandbox.common import DEFAULT_DELAYS, IST
+
+    assert DEFAULT_DELAYS["payment_approval"] > 60
+    sandbox.store.delays["payment_approval"] = 600
+    now = datetime.fromtimestamp(sandbox.store.now_f(), IST)
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
+    sandbox.advance((midnight - now).total_seconds() + 300)  # 00:05 IST
+    order = payin.create_order(100_000, receipt="approve-1")
+    pay_id = sandbox_server.checkout(order["id"])["razorpay_payment_id"]
+    payment = payin.fetch_payment(pay_id)
+    [captured] = sandbox.events("payment.captured")
+    assert captured["created_at"] - payment["created_at"] == 600
+    assert captured["payload"]["payment"]["entity"]["created_at"] == payment["created_at"]
+    assert sandbox.settle_day(midnight.date() - timedelta(days=1)) is None
+    settlement = sandbox.settle_day(midnight.date())
+    assert settlement["amount"] == 100_000 - gateway_fee(100_000)[0]

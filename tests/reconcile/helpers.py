@@ -99,6 +99,17 @@ def payment_id(visit):
     return p.razorpay_payment_id
 
 
+def gateway_time_off(gateway, visit, seconds):
+    """The fault "timestamps beyond the tolerance": the gateway says the visit's payment
+    was created ``seconds`` after our capture of it (a payment's creation comes before its
+    capture, by up to ``matching.CAPTURE_WINDOW``: negative, and within that, is no fault).
+    Returns the gateway payment's id."""
+    [p] = [p for p in visit.payments if p.razorpay_payment_id]
+    captured = int(p.paid_at.timestamp())
+    gateway.sandbox.set_faults(alter={p.razorpay_payment_id: {"created_at": captured + seconds}})
+    return p.razorpay_payment_id
+
+
 def later(clock, hours=2):
     """Past the grace a final gateway record gets before ours must have caught up."""
     clock.shift(timedelta(hours=hours))

@@ -1,6 +1,8 @@
 """Every discrepancy class, produced through the sandbox's faults (never by editing our
 rows), found by a run, resolved both ways; a re-run of the window adds nothing."""
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 import sqlalchemy as sa
 
@@ -12,13 +14,16 @@ from portal.extensions import db
 from portal.notify.models import Notification
 from portal.policies import service as policy_service
 from portal.reconcile import resolve
+from portal.reconcile.matching import CAPTURE_WINDOW
 from portal.reconcile.models import ReconCase, ReconRun
-from tests.booking.factories import at, quoted_checkout
+from portal.reconcile.window import clinic_day
+from tests.booking.factories import NOW, at, quoted_checkout
 from tests.reconcile.helpers import (
     LOST_CAPTURE,
     admin,
     case_for,
     cases,
+    gateway_time_off,
     later,
     longer_notes,
     paid,
@@ -48,6 +53,45 @@ def test_a_clean_day_matches_and_a_rerun_adds_nothing(world, users, gateway, clo
     assert again.status == "finished" and again.matched == 1
     assert len(cases()) == 1 and case_for(payment_id(visit)).updated_at == stamp
     assert not alerts()
+
+
+def test_a_payment_approved_minutes_after_it_was_created_matches(world, users, gateway, clock):
+    """Review rv_rzp: Razorpay's ``created_at`` is when the patient gave the payment
+    details; the capture (our ``paid_at``) follows once the bank authorised it, here a UPI
+    collect approved on the phone 3 minutes later. The same payment, the same amount,
+    captured on both sides: matched, not a HIGH "time differs" discrepancy."""
+    gateway.sandbox.store.delays["payment_approval"] = 180
+    visit = paid(world, users, gateway)
+    pay_id = payment_id(visit)
+    [ours] = [p for p in visit.payments if p.razorpay_payment_id]
+    created = gateway.sandbox.store.payments[pay_id]["created_at"]
+    assert int(ours.paid_at.timestamp()) - created >= 180
+    later(clock)
+    run = run_day(world)
+    assert (run.matched, run.discrepancies) == (1, 0)
+    assert (case_for(pay_id).status, case_for(pay_id).reason) == ("matched", None)
+    assert not alerts()
+
+
+def test_a_payment_created_the_day_before_its_capture_matches_on_both_days(
+    world, users, gateway, clock
+):
+    """A late authorisation: created 23:00 IST, captured 08:00 IST the next day. The
+    gateway lists payments by creation, ours are read by capture, so each day's run holds
+    it on one side only: the creation's day finds our row by its id, the capture's day
+    asks the gateway for it by id (it lies beyond the lists' 15-minute margin). Both
+    match it; neither calls it missing on a side."""
+    gateway.sandbox.store.delays["payment_approval"] = 9 * 3600
+    visit = paid(world, users, gateway)
+    pay_id = payment_id(visit)
+    created = gateway.sandbox.store.payments[pay_id]["created_at"]
+    assert clinic_day(datetime.fromtimestamp(created, UTC)) == NOW.date() - timedelta(days=1)
+    later(clock)
+    for day in (NOW.date(), NOW.date() - timedelta(days=1)):
+        run = run_day(world, day)
+        assert (run.status, run.matched, run.discrepancies) == ("finished", 1, 0), day
+        assert (case_for(pay_id).status, case_for(pay_id).reason) == ("matched", None)
+    assert len(cases()) == 1 and not alerts()
 
 
 def test_a_capture_only_at_the_gateway_is_found_flagged_and_synced(world, users, gateway, clock):
@@ -108,9 +152,7 @@ def test_an_accepted_case_stays_resolved_after_the_visit_is_fully_refunded(
     world, users, gateway, clock
 ):
     visit = paid(world, users, gateway)
-    pay_id = payment_id(visit)
-    created = gateway.sandbox.store.payments[pay_id]["created_at"]
-    gateway.sandbox.set_faults(alter={pay_id: {"created_at": created - 61}})
+    pay_id = gateway_time_off(gateway, visit, 61)
     later(clock)
     run_day(world)
     resolve.accept(admin(world), case_for(pay_id).id, "Gateway clock was off that morning")
@@ -194,10 +236,10 @@ def test_a_payment_the_gateway_does_not_have(world, users, gateway, clock):
 
 
 def test_timestamps_beyond_the_tolerance(world, users, gateway, clock):
+    """A payment's gateway time is its creation, ours its capture: the gateway saying it
+    was created 61 s after we captured it is off (a clock, or not this payment)."""
     visit = paid(world, users, gateway)
-    pay_id = payment_id(visit)
-    created = gateway.sandbox.store.payments[pay_id]["created_at"]
-    gateway.sandbox.set_faults(alter={pay_id: {"created_at": created - 61}})
+    pay_id = gateway_time_off(gateway, visit, 61)
     later(clock)
     run_day(world)
     assert (case_for(pay_id).status, case_for(pay_id).reason) == ("discrepancy", "time_differs")
@@ -206,9 +248,13 @@ def test_timestamps_beyond_the_tolerance(world, users, gateway, clock):
     with pytest.raises(resolve.ResolveError, match="still differ"):
         resolve.sync(admin(world), case_for(pay_id).id)
     assert (case_for(pay_id).status, case_for(pay_id).reason) == ("discrepancy", "time_differs")
-    gateway.sandbox.set_faults(alter={pay_id: {"created_at": created - 59}})
+    gateway_time_off(gateway, visit, 59)
     run_day(world)
     assert case_for(pay_id).status == "matched"  # within 60 s again: the case closes
+    # Created longer before our capture than Razorpay ever captures a payment: off too.
+    gateway_time_off(gateway, visit, -CAPTURE_WINDOW - 61)
+    run_day(world)
+    assert (case_for(pay_id).status, case_for(pay_id).reason) == ("discrepancy", "time_differs")
 
 
 def test_the_tolerance_is_the_policys_as_edited_on_the_policy_page(world, users, gateway, clock):
@@ -225,13 +271,11 @@ def test_the_tolerance_is_the_policys_as_edited_on_the_policy_page(world, users,
     db.session.commit()
     policy_service.approve(checker, version.id)
     visit = paid(world, users, gateway)
-    pay_id = payment_id(visit)
-    created = gateway.sandbox.store.payments[pay_id]["created_at"]
-    gateway.sandbox.set_faults(alter={pay_id: {"created_at": created - 120}})
+    pay_id = gateway_time_off(gateway, visit, 120)
     later(clock)
     run_day(world)
     assert (case_for(pay_id).status, case_for(pay_id).reason) == ("matched", None)
-    gateway.sandbox.set_faults(alter={pay_id: {"created_at": created - 601}})
+    gateway_time_off(gateway, visit, 601)
     run_day(world)
     assert (case_for(pay_id).status, case_for(pay_id).reason) == ("discrepancy", "time_differs")
 

@@ -4,6 +4,8 @@ import pytest
 
 from portal.domain.states import InvalidTransition
 from portal.reconcile.matching import (
+    CAPTURE_WINDOW,
+    MATCHED,
     Existing,
     Garbage,
     Outcome,
@@ -30,8 +32,10 @@ def ours(status="SUCCESSFUL", amount=50_000, at=NOW - 7200, kind="payment"):
     [
         (ours(), theirs(), ("matched", None)),
         (ours(), theirs(status="refunded"), ("matched", None)),
-        (ours(at=NOW - 7200 + 60), theirs(), ("matched", None)),
-        (ours(at=NOW - 7200 + 61), theirs(), ("discrepancy", "time_differs")),
+        # A payment's gateway time is its creation, ours its capture (up to
+        # CAPTURE_WINDOW later): test_a_payment_is_captured_from_its_creation_to_...
+        (ours(at=NOW - 7200 - 60), theirs(), ("matched", None)),
+        (ours(at=NOW - 7200 - 61), theirs(), ("discrepancy", "time_differs")),
         (ours(amount=49_999), theirs(), ("discrepancy", "amount_differs")),
         (ours("PENDING"), theirs(), ("discrepancy", "status_differs")),
         (ours("PENDING"), theirs(at=NOW - 60), ("pending", None)),  # its webhook on the way
@@ -46,6 +50,79 @@ def ours(status="SUCCESSFUL", amount=50_000, at=NOW - 7200, kind="payment"):
 def test_compare(o, t, expected):
     outcome = compare(o, t, now=NOW, tolerance=60, grace=3600)
     assert (outcome.status, outcome.reason) == expected
+
+
+def test_a_normal_upi_payment_approved_three_minutes_after_it_was_created_matches():
+    """Razorpay's payment life cycle (https://razorpay.com/docs/payments/payments/):
+    ``created`` "The customer has provided the payment details ... not processed yet",
+    then ``authorized`` when the bank authenticates the customer, then ``captured``. The
+    payment entity's ``created_at`` (https://razorpay.com/docs/api/payments/entity/) is
+    the first of these. A UPI collect request the patient approves on the phone 3
+    minutes later is captured (auto-capture) then, and our row's ``paid_at`` is that
+    capture. Both records agree (same id, amount, captured): an operator expects MATCHED,
+    not a HIGH "time differs" discrepancy for an everyday payment (review rv_rzp)."""
+    captured_at = NOW - 7200
+    created_at = captured_at - 180  # the customer took 3 minutes to approve the collect
+    theirs = gateway_side(
+        "payment",
+        {
+            "id": "pay_29QQoUBi66xm2f",
+            "entity": "payment",
+            "amount": 50_000,
+            "currency": "INR",
+            "status": "captured",
+            "order_id": "order_9A33XWu170gUtm",
+            "method": "upi",
+            "captured": True,
+            "vpa": "gaurav.kumar@exampleupi",
+            "notes": [],
+            "fee": 1180,
+            "tax": 180,
+            "error_code": None,
+            "error_description": None,
+            "created_at": created_at,
+        },
+    )
+    ours = our_side(
+        "payment",
+        "pay_29QQoUBi66xm2f",
+        50_000,
+        "SUCCESSFUL",
+        captured_at,
+        our_type="payment",
+        our_id=1,
+        visit_id=7,
+    )
+    outcome = compare(ours, theirs, now=NOW, tolerance=60)
+    assert outcome.status == MATCHED, (outcome.status, outcome.reason, outcome.detail)
+
+
+def test_a_payment_is_captured_from_its_creation_to_the_capture_window_after_it():
+    """What "time differs" means for a payment: ours (the capture) is not before the
+    gateway's creation, nor later than Razorpay captures a payment (a late authorisation
+    polled for 3 days from its creation day, its webhook retried for a day:
+    ``CAPTURE_WINDOW``), the tolerance either side. Beyond, the detail says how far the
+    gateway's time lies from ours. A refund's or payout's times are one moment on both
+    sides: the tolerance either side, as before."""
+    created = NOW - 7 * 86400
+    for captured, expected in [
+        (created - 60, None),
+        (created + 15 * 60, None),  # a netbanking login
+        (created + 9 * 3600, None),  # a late authorisation, overnight
+        (created + CAPTURE_WINDOW + 60, None),
+        (created - 61, ("time_differs", {"seconds": 61})),  # captured before it was made
+        (created + CAPTURE_WINDOW + 61, ("time_differs", {"seconds": -CAPTURE_WINDOW - 61})),
+    ]:
+        outcome = compare(ours(at=captured), theirs(at=created), now=NOW, tolerance=60)
+        got = (outcome.reason, outcome.detail) if outcome.reason else None
+        assert got == expected, captured - created
+    refund = compare(
+        ours("PROCESSED", at=created + 61, kind="refund"),
+        theirs("processed", at=created, kind="refund"),
+        now=NOW,
+        tolerance=60,
+    )
+    assert (refund.reason, refund.detail) == ("time_differs", {"seconds": -61})
 
 
 def test_a_payout_asked_several_times_matches_anywhere_from_its_first_request_to_its_last():

@@ -113,6 +113,8 @@ def test_a_case_shows_both_sides_and_syncs(client, setup):
     html = page.get_data(as_text=True)
     assert page.status_code == 200
     assert "Ours" in html and "Razorpay" in html and "PENDING" in html and "captured" in html
+    # Razorpay's time for a payment is its creation, not its capture (review rv_rzp).
+    assert "<dt>Created</dt>" in html and html.count("<dt>Time</dt>") == 1
     response = client.post(f"/admin/reconciliation/cases/{setup['lost']}/sync")
     assert response.status_code == 303
     page = client.get(response.headers["Location"])

@@ -15,6 +15,11 @@ DEFAULT_DELAYS = {
     "payout_process": 3.0,  # processing -> processed / failed / reversed
     "validation": 2.0,  # created -> completed / failed
     "settlement": 0.0,  # seconds after an IST day ends before it settles by itself
+    # A payment's creation (the customer gave the details) to its capture (the bank
+    # authorised it: an OTP, a UPI collect approved on the phone, a netbanking login):
+    # its ``created_at`` is this much before the checkout's Pay, as at Razorpay, where
+    # reconciliation meets the gap (docs/reconciliation.md, "Which times are compared").
+    "payment_approval": 90.0,
 }
 # Outcomes chosen when nothing more specific is asked for (see Faults and notes).
 DEFAULT_OUTCOMES = {"refund": "processed", "payout": "processed", "validation": "active"}

@@ -80,6 +80,7 @@ class OrdersMixin:
             # Orders capture automatically (payment_capture=1 semantics).
             fee, tax = gateway_fee(payment["amount"])
             payment.update(status="captured", captured=True, fee=fee, tax=tax)
+            self._captured_at[payment["id"]] = self.now()  # the entity has no such field
             order.update(status="paid", amount_paid=order["amount"], amount_due=0)
             self._event("razorpay", "payment.captured", payment=payment)
             self._event("razorpay", "order.paid", payment=payment, order=order)
@@ -140,7 +141,8 @@ class OrdersMixin:
             "error_step": None,
             "error_reason": None,
             "acquirer_data": {},
-            "created_at": self.now(),
+            # Given the details a while before the Pay that ends it (DELAYS).
+            "created_at": self.now() - int(self.delays["payment_approval"]),
         }
         if method == "upi":
             payment["vpa"] = "patient@okhdfcbank"

@@ -12,11 +12,17 @@ class SettlementsMixin:
     def _ist_day(self, ts):
         return datetime.fromtimestamp(ts, IST).date()
 
+    def _capture_time(self, payment):
+        """Razorpay settles a payment by its capture's day, which may be after its
+        creation's (``DELAYS["payment_approval"]``); a state saved before capture times
+        were kept: its creation."""
+        return self._captured_at.get(payment["id"], payment["created_at"])
+
     def _auto_settle(self, now):
         """A finished IST day settles by itself once the settlement delay has passed."""
         today = self._ist_day(now - self.delays["settlement"])
         days = {
-            self._ist_day(p["created_at"])
+            self._ist_day(self._capture_time(p))
             for p in self.payments.values()
             if p["captured"] and p["id"] not in self._settled
         }
@@ -38,7 +44,9 @@ class SettlementsMixin:
             payments = [
                 p
                 for p in self.payments.values()
-                if p["captured"] and start <= p["created_at"] < end and p["id"] not in self._settled
+                if p["captured"]
+                and start <= self._capture_time(p) < end
+                and p["id"] not in self._settled
             ]
             refunds = [
                 r

@@ -74,6 +74,7 @@ class SandboxStore(OrdersMixin, LinksMixin, RefundsMixin, RazorpayXMixin, Settle
             self._refund_keys = {}  # X-Refund-Idempotency -> (fingerprint, id)
             self._payout_keys = {}  # X-Payout-Idempotency -> (fingerprint, id)
             self._settled = {}  # payment/refund id -> settlement id
+            self._captured_at = {}  # payment id -> its capture (settled by its day)
             self._outcome = {}  # entity id -> forced outcome
             # The reconciliation faults about the records (faults.RECORD_FAULTS), kept here
             # so that every process serving this sandbox answers with them.
