@@ -18,7 +18,7 @@ from portal.accounts.models import ADMIN, PROVIDER
 from portal.audit.service import record
 from portal.catalog.models import Provider
 from portal.db import clinic_today, unit_of_work, utcnow
-from portal.domain.bank_details import account_last4, mask_vpa
+from portal.domain.bank_details import account_last4, mask_vpa, masked_in_text
 from portal.domain.states import FUND_ACCOUNT, FundAccountStatus
 from portal.extensions import db
 from portal.gateway import errors as gw_errors
@@ -152,22 +152,36 @@ class NotFound(Exception):
     pass
 
 
+def razorpayx_words(error, sent=None):
+    """RazorpayX's answer as the audit and alerts keep it: the account number or UPI id
+    sent (``sent``, the fund account's details) masked, and anything shaped like one
+    (review rv_audit: "Invalid account number 50100012345678" was kept in full, though
+    only the masked form is ever stored)."""
+    sent = sent or {}
+    return masked_in_text(
+        str(error),
+        numbers=[(sent.get("bank_account") or {}).get("account_number")],
+        vpas=[sent.get("vpa")],
+    )
+
+
 class Refused(Exception):
     """RazorpayX refused a request of the save for no field of the form; ``step`` names
-    the request (contact, fund account, validation)."""
+    the request (contact, fund account, validation); ``words``, its answer as kept
+    (``razorpayx_words`` of what was sent)."""
 
-    def __init__(self, error, step):
-        super().__init__(str(error))
-        self.error, self.step = error, step
+    def __init__(self, error, step, sent=None):
+        self.error, self.step, self.words = error, step, razorpayx_words(error, sent)
+        super().__init__(self.words)
 
 
 class FieldRefused(Exception):
     """RazorpayX refused the fund account for one of the form's fields (``field``, the
-    form's name; ``error``, RazorpayX's answer)."""
+    form's name; ``error``, RazorpayX's answer; ``words``, as kept)."""
 
-    def __init__(self, error, field):
-        super().__init__(str(error))
-        self.error, self.field = error, field
+    def __init__(self, error, field, sent=None):
+        self.error, self.field, self.words = error, field, razorpayx_words(error, sent)
+        super().__init__(self.words)
 
 
 def _provider_for(actor, provider_id, *, lock=False):
@@ -273,8 +287,8 @@ def _fund_account(kind, contact_id, fund_account_kwargs):
     except gw_errors.BadRequest as exc:
         field = _form_field(kind, exc)
         if field is None:
-            raise Refused(exc, "fund account") from None
-        raise FieldRefused(exc, field) from None
+            raise Refused(exc, "fund account", fund_account_kwargs) from None
+        raise FieldRefused(exc, field, fund_account_kwargs) from None
 
 
 def _contact_gone(refused):
@@ -306,7 +320,7 @@ def _at_razorpayx(actor, provider, kind, fund_account_kwargs):
             "fund_account.contact_made_anew",
             "provider",
             provider.id,
-            before={"razorpay_contact_id": stored, "refused": str(refused.error)[:255]},
+            before={"razorpay_contact_id": stored, "refused": refused.words[:255]},
             after={"razorpay_contact_id": contact_id},
         )
         account = _fund_account(kind, contact_id, fund_account_kwargs)
@@ -365,7 +379,8 @@ def _refusal_told(actor, provider_id, kind):
     """Around a save's unit of work, once the save is rolled back (each in a unit of work
     of its own, so it stays): RazorpayX's refusal for no field of the form is an admin
     alert and the form's MSG_REFUSED; its refusal of a field is our message beside the
-    field (FIELD_REFUSED) and its words in the audit (the provider can fix it: no alert)."""
+    field (FIELD_REFUSED) and its words in the audit (the provider can fix it: no alert).
+    Its words are kept masked (``razorpayx_words``)."""
     actor_id = getattr(actor, "id", None)  # read now: the rollback expires the user
     try:
         yield
@@ -383,7 +398,7 @@ def _refusal_told(actor, provider_id, kind):
                 after={
                     "kind": kind,
                     "field": refused.error.field,
-                    "refused": str(refused.error)[:255],
+                    "refused": refused.words[:255],
                 },
             )
         message = FIELD_REFUSED[_razorpayx_field(refused.error)]
@@ -407,7 +422,7 @@ def _alert_refusal(provider_id, kind, refused):
         HIGH if key_refused else MEDIUM,
         f"RazorpayX refused {_contact_name(provider)}'s {what}",
         f"Provider {provider.id} ({_contact_name(provider)}) saved a {what} and RazorpayX "
-        f"refused the {refused.step} request: {refused.error}. Nothing was saved; they were "
+        f"refused the {refused.step} request: {refused.words}. Nothing was saved; they were "
         f"asked to try again later. {advice}",
         kind=FUND_ACCOUNT_REFUSED,
         provider_id=provider.id,

@@ -7,6 +7,7 @@ import sqlalchemy as sa
 
 from portal.audit.service import record
 from portal.db import unit_of_work, utcnow
+from portal.domain.bank_details import masked_in_text
 from portal.domain.rates import format_inr
 from portal.domain.states import PAYOUT, PayoutAttemptStatus, PayoutStatus
 from portal.extensions import db
@@ -78,11 +79,11 @@ def send_payout(payout_id, attempt_number=None):
                 attempt.idempotency_key, **_request_body(payout, attempt)
             )
         except gw_errors.GatewayUnavailable as exc:  # includes GatewayTimeout: unknown outcome
-            payout.last_error = str(exc)[:255]
+            payout.last_error = _said(exc)
             _ask_again(payout, attempt, "payout.send_unanswered")
             return None
         except gw_errors.GatewayError as exc:
-            payout.last_error = str(exc)[:255]
+            payout.last_error = _said(exc)
             if attempt.requests > 1 or exc.after_unanswered:
                 # An earlier request under this key went unanswered (an earlier job's, or
                 # the adapter's own try within this call) and RazorpayX may have made the
@@ -106,6 +107,12 @@ def send_payout(payout_id, attempt_number=None):
         link_remote_id(payout, attempt, body.get("id"))
         apply_status(payout, attempt, remote_status(body.get("status")), body)
         return body
+
+
+def _said(exc):
+    """RazorpayX's answer as the payout, the audit and alerts keep it: anything shaped like
+    an account number or UPI id masked (docs/privacy.md; ``bank_details.masked_in_text``)."""
+    return masked_in_text(str(exc))[:255]
 
 
 def _ask_again(payout, attempt, action):
@@ -144,7 +151,7 @@ def _resend_refused(payout, attempt, exc):
     try:
         found = find_remote(payout, attempt)
     except gw_errors.GatewayError as lookup_error:
-        found, looked = None, f"the look-up failed too: {lookup_error}"
+        found, looked = None, f"the look-up failed too: {_said(lookup_error)}"
     else:
         looked = "none is listed under its reference yet"
     if found is not None:
@@ -157,7 +164,7 @@ def _resend_refused(payout, attempt, exc):
             after={
                 "attempt": attempt.number,
                 "requests": attempt.requests,
-                "refused": str(exc)[:255],
+                "refused": _said(exc),
                 "razorpay_payout_id": found.get("id"),
             },
         )

@@ -13,6 +13,7 @@ from portal.audit.models import AuditEntry
 from portal.audit.service import record
 from portal.config import policy
 from portal.db import unit_of_work, utcnow
+from portal.domain.bank_details import masked_in_text
 from portal.domain.rates import format_inr
 from portal.domain.states import (
     ATTEMPT_TO_PAYOUT,
@@ -78,11 +79,14 @@ def remote_status(status):
 
 def remote_reason(entity):
     """Why RazorpayX failed, reversed or stopped a payout: ``status_details.description``
-    (RazorpayX's current field), else the deprecated ``failure_reason``; None if neither."""
+    (RazorpayX's current field), else the deprecated ``failure_reason``; None if neither.
+    Masked (``bank_details.masked_in_text``): it is kept on the attempt and the payout and
+    said in the audit, alerts and the provider's notice, and a bank's words may name the
+    account in full."""
     details = entity.get("status_details")
     reason = details.get("description") if isinstance(details, dict) else None
     reason = reason or entity.get("failure_reason")
-    return str(reason)[:255] if reason else None
+    return masked_in_text(reason)[:255] if reason else None
 
 
 def went_to_the_bank(payout, attempt):

@@ -2,6 +2,7 @@
 form: a field's error beside the field, anything else about the whole form; never a 500
 (docs/payouts.md "Onboarding (fund accounts)")."""
 
+import json
 import re
 from html import unescape
 
@@ -273,3 +274,47 @@ def test_a_field_razorpayx_refuses_is_said_in_the_doctors_language_not_in_razorp
         assert (kept.object_type, kept.object_id) == ("provider", str(provider_id))
         assert kept.after["field"] == razorpayx_field and words in kept.after["refused"]
         db.session.remove()
+
+
+NUMBER, VPA = BANK_FORM["account_number"], "asharao@okhdfc"
+
+
+def _all_audit_text():
+    db.session.expire_all()
+    rows = db.session.scalars(sa.select(AuditEntry).order_by(AuditEntry.id)).all()
+    return [(r.action, json.dumps([r.before, r.after], ensure_ascii=False)) for r in rows]
+
+
+@pytest.mark.parametrize(
+    "kind, form, secret, razorpayx_field, words",
+    [
+        ("bank", BANK_FORM, NUMBER, "account_number", f"Invalid account number {NUMBER}"),
+        ("vpa", {"kind": "vpa", "vpa": VPA}, VPA, "address", f"Invalid VPA {VPA}"),
+        # a field the form does not know: the alert (payout.alert) carries the description
+        ("bank_other", BANK_FORM, NUMBER, "bank_account", f"Bank account {NUMBER} is blocked"),
+    ],
+)
+def test_razorpayx_refusal_echoing_the_typed_number_is_not_kept_in_full_in_the_audit(
+    world, x, client, login, monkeypatch, kind, form, secret, razorpayx_field, words
+):
+    """The audit log never holds a full bank account number or UPI id, even when
+    RazorpayX's own description of a refusal repeats what the provider typed (review
+    rv_audit: the audit is append-only and outlives a closed account; fund_account.created
+    keeps them masked, docs/privacy.md)."""
+    provider, user = world.provider("WEEKLY")
+    login(user)
+
+    def refuse(data):
+        from portal.gateway.sandbox.common import ApiError
+
+        raise ApiError(words, field=razorpayx_field)
+
+    monkeypatch.setattr(x.sandbox.store, "create_fund_account", refuse)
+    answer = client.post("/provider/bank", data=form)
+    assert answer.status_code == 422
+    texts = _all_audit_text()
+    leaked = [action for action, text in texts if secret in text]
+    assert not leaked, f"full {kind} detail stored in audit rows: {leaked}"
+    # Still said, masked: the clinic can tell which account RazorpayX meant.
+    masked = "••••5678" if secret == NUMBER else "as•••••@okhdfc"
+    assert any(masked in text for _action, text in texts), texts

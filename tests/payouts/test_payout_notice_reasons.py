@@ -5,6 +5,7 @@ as the hold's reason is: docs/payouts.md), the error of a request RazorpayX refu
 the clinic's own setup: an API key) and a person's rejection at RazorpayX are not. The
 admins' pages and the audit row keep them."""
 
+import json
 from datetime import date, timedelta
 
 import sqlalchemy as sa
@@ -137,3 +138,60 @@ def test_the_banks_reason_is_still_told_and_a_reversal_without_one_reads_plainly
         "Your payout of ₹1,000 to HDFC ••••5678 was reversed by the bank. The amount is "
         "back on your payable balance."
     )
+
+
+FULL_NUMBER = "50100012345678"
+
+
+def _kept_anywhere():
+    """Every text the portal kept of a payout's failure: the audit, the attempts and
+    payouts, the notices and mails."""
+    from portal.payouts import models as m
+
+    db.session.expire_all()
+    rows = db.session.scalars(sa.select(AuditEntry)).all()
+    kept = [json.dumps([r.before, r.after], ensure_ascii=False) for r in rows]
+    kept += [a.failure_reason or "" for a in db.session.scalars(sa.select(m.PayoutAttempt))]
+    kept += [f"{p.failure_reason} {p.last_error}" for p in db.session.scalars(sa.select(m.Payout))]
+    kept += [f"{n.title} {n.body}" for n in db.session.scalars(sa.select(Notification))]
+    kept += db.session.scalars(sa.select(MailMessage.text)).all()
+    return kept
+
+
+def test_the_banks_reason_naming_the_account_in_full_is_kept_masked(world, x):
+    """review rv_audit: RazorpayX's ``status_details.description`` is kept on the attempt
+    and the payout and said in the audit, the alerts and the provider's notice; a bank's
+    words may name the account in full, which the portal never keeps (docs/privacy.md)."""
+    provider, user = world.ready_provider("WEEKLY", commission_bps=0)
+    world.earn(provider, user, 100_000)
+    runs.run_cycle("WEEKLY", date(2026, 11, 1))
+    db.session.commit()
+    (remote,) = x.payouts()
+    details = {"reason": "beneficiary_account_closed", "description": f"A/c {FULL_NUMBER} closed"}
+    assert apply_remote({**remote, "status": "failed", "status_details": details})
+    db.session.commit()
+    sweep_outbox()
+    kept = _kept_anywhere()
+    assert not [text for text in kept if FULL_NUMBER in text]
+    (notice,) = _failed_notices(user.id)
+    assert "A/c ••••5678 closed" in notice.body, notice.body
+
+
+def test_a_refusal_of_our_request_naming_the_account_is_kept_masked(world, x, monkeypatch):
+    """The same of RazorpayX's refusal of the payout request (``sending``: the payout's
+    ``last_error``, the audit's ``payout.send_refused``, the attempt's failure)."""
+    from portal.gateway import errors as gw_errors
+
+    def refuse(key, **kw):
+        raise gw_errors.BadRequest(f"Fund account for {FULL_NUMBER} is inactive", status=400)
+
+    provider, user = world.ready_provider("WEEKLY", commission_bps=0)
+    world.earn(provider, user, 100_000)
+    monkeypatch.setattr(x.adapter, "create_payout", refuse)
+    runs.run_cycle("WEEKLY", date(2026, 11, 1))
+    db.session.commit()
+    sweep_outbox()
+    (payout,) = payouts_of(provider.id)
+    assert payout.attempt_rows[0].status == PayoutAttemptStatus.FAILED
+    assert payout.attempt_rows[0].failure_reason == "Fund account for ••••5678 is inactive"
+    assert not [text for text in _kept_anywhere() if FULL_NUMBER in text]
