@@ -1502,3 +1502,49 @@ def test_events_stored_before_whmask000001_lose_full_account_numbers_and_closed_
     assert entity("closed_upi", "payment")["upi"] == {"payer_account_type": "bank_account"}
     assert entity("open_card", "payment")["card"] == card
     assert after["other"] == before["other"]
+
+
+@pytest.mark.parametrize("engine", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_failed_sign_ins_stored_before_audmail00001_keep_no_text_that_is_no_address(
+    tmp_path, engine
+):
+    """audmail00001 (review rv_audit): a ``login_failed`` row whose ``after.email`` is no
+    address (a password typed in the e-mail box, kept in clear) records only that it was
+    none; an address (known or not), a closure's ``[erased]``, a reason row and every
+    other action stay as they were. On PostgreSQL through the append-only trigger."""
+    import json
+
+    url = _database_url(engine, tmp_path / "audmail.sqlite3")
+    app = create_app(_test_config(url))
+    rows = {
+        "password": ("login_failed", {"email": "tr0ub4dor&3-my-bank-pin"}),
+        "at_sign": ("login_failed", {"email": "p@ssw0rd"}),
+        "double_at": ("login_failed", {"email": "asha@@example.com"}),
+        "address": ("login_failed", {"email": "nobody@example.com"}),
+        "erased": ("login_failed", {"email": "[erased]"}),
+        "reason": ("login_failed", {"reason": "locked"}),
+        "other": ("user.update", {"email": "not an address"}),
+    }
+    insert = sa.text(
+        "INSERT INTO audit_log (at, action, object_type, object_id, after)"
+        " VALUES (:at, :action, 'user', :key, :after)"
+    )
+    with app.app_context():
+        upgrade()
+        with db.engine.begin() as conn:
+            for key, (action, after) in rows.items():
+                conn.execute(
+                    insert,
+                    {"at": datetime(2026, 12, 1, tzinfo=UTC), "action": action, "key": key,
+                     "after": json.dumps(after)},
+                )  # fmt: skip
+        downgrade(revision="deact0claim1")
+        upgrade()
+        with db.engine.connect() as conn:
+            stored = dict(conn.exec_driver_sql("SELECT object_id, after FROM audit_log").all())
+        db.engine.dispose()
+    stored = {k: json.loads(v) if isinstance(v, str) else v for k, v in stored.items()}
+    none = {"email": None, "not_an_address": True}
+    assert stored["password"] == stored["at_sign"] == stored["double_at"] == none
+    for key in ("address", "erased", "reason", "other"):
+        assert stored[key] == rows[key][1], key

@@ -490,7 +490,7 @@ def authenticate(email, password):
     except ValueError:
         address = None  # no address: nothing looked up, the dummy hash checked all the same
     lookup = address is not None and not has_control_chars(address)
-    email = address or (email or "").strip().lower()  # as a failure's audit row records it
+    email = address if lookup else None
     seen = _account_of(email, typed=typed) if lookup else None
     # A locked account's password is not checked; it and an unknown address check the
     # dummy hash instead, so each answers as slowly as a wrong password.
@@ -525,7 +525,7 @@ def authenticate(email, password):
                 "login_failed",
                 "user",
                 user.id if user else None,
-                after={"email": email[:254]},
+                after=_typed_address(email),
             )
             if user is not None:
                 _count_failure(user, now)
@@ -543,6 +543,17 @@ def authenticate(email, password):
     if refusal:
         raise ValidationError({FORM: refusal})
     return user
+
+
+def _typed_address(address):
+    """What a failed sign-in's audit row keeps of the e-mail box: the address, or only
+    that it was none. Text no address rule accepts is most often a password typed in the
+    wrong box (or filled in by the browser), and the append-only log is read by every
+    administrator and exported as CSV: neither the text nor its length or a hash of it
+    is kept (docs/security.md)."""
+    if address is None:
+        return {"email": None, "not_an_address": True}
+    return {"email": address[:254]}
 
 
 # --- sessions -------------------------------------------------------------------------

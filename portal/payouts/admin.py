@@ -309,10 +309,11 @@ def pay_now(actor, provider_id, confirmed_amount=None, confirmed_net=None):
 
 
 def sync_payout(actor, payout_id):
-    """An admin asks RazorpayX for the current attempt's status; True when it changed."""
+    """An admin asks RazorpayX for the current attempt's status; True when it changed.
+    The rows the change writes (``payout.<status>``, ``payout.utr``…) name the admin."""
     _require_admin(actor)
     try:
-        return refresh_payout(payout_id)
+        return refresh_payout(payout_id, actor=actor)
     except gw_errors.GatewayError as exc:
         raise PayoutError(MSG_UNREACHABLE.format(error=exc)) from None
 
@@ -415,5 +416,6 @@ def mark_failed(actor, payout_id, reason):
             attempt,
             PayoutAttemptStatus.FAILED,
             {"failure_reason": f"Marked failed by an admin (not made at RazorpayX): {reason}"},
+            actor=actor,
         )
         return payout

@@ -147,17 +147,19 @@ def link_remote_id(payout, attempt, remote_id):
             payout.razorpay_payout_id = remote_id
 
 
-def apply_status(payout, attempt, target, entity=None):
+def apply_status(payout, attempt, target, entity=None, actor=None):
     """Move one attempt (and, if it is the current one, its payout) to ``target`` if the
     machines allow it; a repeated or stale status changes nothing. Returns True when
-    something changed."""
+    something changed. ``actor``: the admin whose action brought the status (a sync, a
+    mark-failed), named on every audit row it writes; None for RazorpayX's own report (a
+    webhook, a send's answer, a job's poll)."""
     if target is None:
         return False
     entity = entity or {}
     if attempt.status == target:
-        return _late_details(payout, attempt, entity)
+        return _late_details(payout, attempt, entity, actor)
     if attempt.status == _AS.FAILED and target in (_AS.QUEUED, _AS.PROCESSING, _AS.PROCESSED):
-        _failed_attempt_made(payout, attempt, target, entity)
+        _failed_attempt_made(payout, attempt, target, entity, actor)
         return False
     if not PAYOUT_ATTEMPT.can(attempt.status, target):
         log.info(
@@ -172,7 +174,7 @@ def apply_status(payout, attempt, target, entity=None):
     was = attempt.status
     PAYOUT_ATTEMPT.move(attempt, target)
     if payout.held and target != _AS.FAILED and attempt.number == payout.attempts:
-        _hold_overtaken(payout, attempt, target)
+        _hold_overtaken(payout, attempt, target, actor)
     if was == _AS.SENDING and target == _AS.QUEUED:
         return True  # RazorpayX has it: the payout was QUEUED already
     if target in (_AS.FAILED, _AS.REVERSED) and remote_reason(entity):
@@ -190,7 +192,7 @@ def apply_status(payout, attempt, target, entity=None):
     elif target == _AS.REVERSED:
         _on_reversed(payout, entity)
     record(
-        None,
+        actor,
         f"payout.{payout.status.lower()}",
         "payout",
         payout.id,
@@ -202,7 +204,7 @@ def apply_status(payout, attempt, target, entity=None):
     return True
 
 
-def _late_details(payout, attempt, entity):
+def _late_details(payout, attempt, entity, actor=None):
     """An entity in the attempt's own status may still bring what was missing: the UTR
     (``payout.updated`` when the bank sends it, often after ``processed``), the reason, the
     fees of a processed payout. Kept without moving anything; True when something changed."""
@@ -216,7 +218,7 @@ def _late_details(payout, attempt, entity):
     utr = str(entity["utr"])[:40] if entity.get("utr") else None
     if utr and utr != payout.utr:
         record(
-            None, "payout.utr", "payout", payout.id, before={"utr": payout.utr}, after={"utr": utr}
+            actor, "payout.utr", "payout", payout.id, before={"utr": payout.utr}, after={"utr": utr}
         )
         payout.utr = utr
         changed = True
@@ -225,7 +227,7 @@ def _late_details(payout, attempt, entity):
     return changed
 
 
-def _failed_attempt_made(payout, attempt, target, entity):
+def _failed_attempt_made(payout, attempt, target, entity, actor=None):
     """RazorpayX reports an attempt we hold as FAILED as made after all (only an admin's
     "mark as failed" of an attempt it never listed can lead here: RazorpayX's own failures
     are final). Its money may have gone out twice, once under this attempt and once under
@@ -242,7 +244,7 @@ def _failed_attempt_made(payout, attempt, target, entity):
     if any((after or {}).get("attempt") == attempt.number for after in told):
         return
     record(
-        None,
+        actor,
         "payout.failed_attempt_made",
         "payout",
         payout.id,
@@ -265,7 +267,7 @@ def _failed_attempt_made(payout, attempt, target, entity):
     )
 
 
-def _hold_overtaken(payout, attempt, target):
+def _hold_overtaken(payout, attempt, target, actor=None):
     """RazorpayX has (or had) a held payout: the hold stopped nothing, so it is lifted (the
     held list and counts must not show it) and the admins are told. (A hold is refused once
     a request went unanswered; this covers one that slipped through, e.g. a send whose
@@ -274,7 +276,7 @@ def _hold_overtaken(payout, attempt, target):
     reason = payout.hold_reason
     payout.held, payout.hold_reason = False, None
     record(
-        None,
+        actor,
         "payout.hold_overtaken",
         "payout",
         payout.id,
@@ -548,9 +550,10 @@ def _check_ours(payout, attempt, entity):
         )
 
 
-def refresh_payout(payout_id):
-    """Poll RazorpayX for the current attempt (a lost webhook, an admin's "sync"); an
-    attempt sent but never answered is looked up by its reference and adopted if found."""
+def refresh_payout(payout_id, actor=None):
+    """Poll RazorpayX for the current attempt (a lost webhook, an admin's "sync": the
+    ``actor``, named on the audit rows, as ``apply_status``); an attempt sent but never
+    answered is looked up by its reference and adopted if found."""
     with unit_of_work():
         payout = lock_payout(payout_id)
         if payout is None:
@@ -568,4 +571,6 @@ def refresh_payout(payout_id):
             link_remote_id(payout, attempt, entity.get("id"))
         else:
             return False
-        return apply_status(payout, attempt, remote_status(entity.get("status")), entity)
+        return apply_status(
+            payout, attempt, remote_status(entity.get("status")), entity, actor=actor
+        )

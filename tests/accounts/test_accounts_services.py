@@ -92,6 +92,8 @@ def test_failed_sign_in_says_the_same_and_is_audited(ctx, make_user, email, pass
     [entry] = db.session.scalars(sa.select(AuditEntry)).all()
     assert entry.action == "login_failed"
     assert entry.object_id == (str(made.id) if email == "ravi@example.com" else None)
+    # An address is kept (known or not); text that is none is not (docs/security.md).
+    assert entry.after == ({"email": email} if email else {"email": None, "not_an_address": True})
     assert get_user(made.id).last_login_at is None
 
 

@@ -830,10 +830,15 @@ def test_an_unconfirmed_payout_refused_for_good_can_be_marked_failed(world, x, m
     # As for any failed attempt: the automatic retry waits, the money stays earmarked.
     assert payout.status == PayoutStatus.FAILED and payout.next_retry_at and not payout.returned
     assert account(chart.PAYOUTS_IN_TRANSIT) == 100_000
-    actions = db.session.scalars(
-        sa.select(AuditEntry.action).where(AuditEntry.object_id == str(payout.id))
-    ).all()
-    assert "payout.mark_failed" in actions and "payout.failed" in actions
+    actions = dict(
+        db.session.execute(
+            sa.select(AuditEntry.action, AuditEntry.actor_id).where(
+                AuditEntry.object_type == "payout", AuditEntry.object_id == str(payout.id)
+            )
+        ).all()
+    )
+    # Both name the admin: the move is their doing, not RazorpayX's report.
+    assert actions["payout.mark_failed"] == actions["payout.failed"] == admin.id
     del x.adapter.create_payout  # the fund account works again
     with time_machine.travel(later + timedelta(hours=1), tick=False):
         sweep_outbox()  # the old attempt's resends do nothing; the retry, a new key
@@ -887,6 +892,38 @@ def test_sync_finds_a_payout_whose_answer_was_lost(world, x, make_user):
     assert payout.status == PayoutStatus.PROCESSED
     assert payout.razorpay_payout_id == x.payouts()[0]["id"]
     assert account(chart.BANK) == -paid_out(100_000)
+
+
+def test_an_admins_sync_of_a_payout_names_the_admin_in_the_audit(world, x, make_user):
+    """POLICY.md "Reports and audit": who, when, what for every payout. An admin's "Sync
+    status from RazorpayX" (POST /admin/payouts/<id>/sync) moves the payout to PROCESSED
+    (money out of the payable for good); its audit row names that admin, as the
+    reconciliation's sync, a hold, a retry and a mark-failed do (review rv_audit: the row
+    said nobody did it). A status RazorpayX reports by itself (webhook) names nobody."""
+    from portal.accounts.models import User
+    from portal.payouts.admin import sync_payout
+
+    admin = db.session.get(User, make_user("admin").id)
+    provider, user = world.ready_provider("WEEKLY", commission_bps=0)
+    world.earn(provider, user, 100_000)
+    x.sandbox.set_faults(timeout_next=1, timeout_seconds=1.0, match="POST /v1/payouts")
+    x.sandbox.set_faults(drop_webhooks=True)
+    runs.run_cycle("WEEKLY", date(2026, 11, 1))
+    x.settle()
+    (payout,) = payouts_of(provider.id)
+    assert payout.attempt_rows[0].status == PayoutAttemptStatus.SENDING
+    assert sync_payout(admin, payout.id)
+    db.session.commit()
+    (payout,) = payouts_of(provider.id)
+    assert payout.status == PayoutStatus.PROCESSED
+    rows = db.session.scalars(
+        sa.select(AuditEntry).where(
+            AuditEntry.object_type == "payout",
+            AuditEntry.object_id == str(payout.id),
+            AuditEntry.action == "payout.processed",
+        )
+    ).all()
+    assert [r.actor_id for r in rows] == [admin.id]
 
 
 def test_many_providers_with_timeouts_and_errors_nobody_is_paid_twice(world, x, immediate_retries):
