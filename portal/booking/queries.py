@@ -603,7 +603,10 @@ def invoiced_names(patient_id):
 def open_business(patient_id):
     """What a patient still has running, by visit number: (visits with an appointment held,
     confirmed or started, at any time; visits waiting for payment, a payment link or a
-    reschedule fee open). Closing the account waits until both are empty."""
+    reschedule fee open). Closing the account waits until both are empty. An open visit
+    whose last appointment was taken out (``visits.remove_item``: DRAFT, nothing held, owed
+    or to cancel) is not waiting for anything: counted, it refused a closure or a
+    deactivation for good (review rv_late)."""
     from portal.booking.models import Reschedule
     from portal.domain.states import PaymentStatus, RescheduleStatus
 
@@ -620,7 +623,7 @@ def open_business(patient_id):
         .where(
             MasterBooking.patient_id == patient_id,
             sa.or_(
-                MasterBooking.status.in_(OPEN_VISIT),
+                sa.and_(MasterBooking.status.in_(OPEN_VISIT), MasterBooking.items.any()),
                 MasterBooking.id.in_(
                     sa.select(Payment.master_id).where(
                         Payment.master_id.in_(mine), Payment.status == PaymentStatus.PENDING

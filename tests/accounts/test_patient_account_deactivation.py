@@ -148,3 +148,48 @@ def test_the_users_page_says_how_many_and_what_to_do(app, world):
     assert 'href="/admin/users?q=p"' in text  # back to the list as the admin left it
     db.session.expire_all()
     assert _user(uid).active is True
+
+
+def test_an_emptied_draft_visit_does_not_block_deactivation_forever(world):
+    """Review rv_late: the desk held a time for the patient, then took it out again
+    (``remove_item``): the visit is left DRAFT with no items, nothing held, nothing to
+    pay, nothing to cancel. Counted as "waiting for payment", it refused the deactivation
+    for good: nothing the message says (cancel for the clinic, complete) could clear it."""
+    uid = world.patients[1]
+    admin = _user(world.admin)
+    item = visits.add_item(
+        admin,
+        patient_id=uid,
+        service_id=world.consult,
+        provider_ids=[world.doctors[0]],
+        clinic_id=world.clinic,
+        start_at=at(1, 10),
+    )
+    master_id = item.master_id
+    visits.remove_item(_user(world.admin), item.id)
+    db.session.commit()
+    visit = db.session.get(MasterBooking, master_id)
+    assert visit is not None and not visit.items
+    accounts.deactivate_user(_user(world.admin), uid)
+    db.session.commit()
+    db.session.expire_all()
+    assert _user(uid).active is False
+
+
+def test_an_emptied_draft_visit_does_not_block_the_patients_own_closure(world):
+    """Review rv_late, the patient's side: their own account closure listed the empty
+    visit as "waiting for payment", with nothing they could pay or cancel."""
+    from portal.privacy import closure
+
+    uid = world.patients[1]
+    item = visits.add_item(
+        _user(world.admin),
+        patient_id=uid,
+        service_id=world.consult,
+        provider_ids=[world.doctors[0]],
+        clinic_id=world.clinic,
+        start_at=at(1, 10),
+    )
+    visits.remove_item(_user(world.admin), item.id)
+    db.session.commit()
+    assert closure.blockers(uid) == []

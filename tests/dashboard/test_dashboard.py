@@ -189,6 +189,7 @@ def test_pending_approvals_count_policy_changes(ctx, make_user):
         "Refund override": 0,
         "Wallet adjustment": 0,
         "Policy change": 1,
+        "Admin account": 0,
     }
 
 
