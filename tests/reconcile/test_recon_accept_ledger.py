@@ -257,8 +257,9 @@ def test_a_late_capture_of_an_accepted_second_payment_is_counted_once_at_once(
     money in the patient's wallet, clearing receiving it; the accepted case still held the
     same money in suspense, owed back to the payer, so until the next run it was counted
     twice (clearing over by it, the patient owed it twice). The capture now takes the
-    accept's posting back at once: the money is the wallet's, counted once; the case stays
-    accepted until the next run reopens it as the time difference a late capture is."""
+    accept's posting back at once: the money is the wallet's, counted once. A capture
+    within Razorpay's window after the payment's creation is on time (``matching.
+    CAPTURE_WINDOW``), so both sides agree and the case ends matched, no accept on it."""
     second, amount = _paid_twice_accepted(world, users, gateway, clock)
     store = gateway.sandbox.store
     wallet = patient_wallet(world.patients[0])
@@ -270,7 +271,7 @@ def test_a_late_capture_of_an_accepted_second_payment_is_counted_once_at_once(
     assert balance(RECONCILIATION_SUSPENSE) == 0
     run_day(world)
     case = case_for(second)
-    assert (case.status, case.reason, case.resolution) == ("discrepancy", "time_differs", None)
+    assert (case.status, case.resolution) == ("matched", None)
     assert clearing_findings() == []
     assert balance(RECONCILIATION_SUSPENSE) == 0
 
