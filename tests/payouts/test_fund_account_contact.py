@@ -15,8 +15,8 @@ from portal.payouts import models as m
 
 
 def test_a_contact_razorpayx_no_longer_has_does_not_lock_the_doctor_out(world, x, client, login):
-    """``fund_accounts._contact_id`` reused the newest stored ``razorpay_contact_id`` for
-    ever. When RazorpayX no longer has it (the clinic moved from test to live keys, or to
+    """``fund_accounts`` (its ``_contact_id``, now ``_stored_contact_id``) reused the
+    newest stored ``razorpay_contact_id`` for ever. When RazorpayX no longer has it (the clinic moved from test to live keys, or to
     another RazorpayX account: contacts are per account and mode), every later save was
     refused by RazorpayX ("The contact id provided does not exist", field ``contact_id``)
     and shown as an error *of the doctor's account number*: a doctor who onboarded before
