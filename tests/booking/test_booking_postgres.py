@@ -508,20 +508,6 @@ def test_a_leave_checked_first_refuses_a_hold_made_before_it_commits(
     assert live_bookings(pg_app) == 0
 
 
-TAKERS = [
-    "leave",
-    "deactivation",
-    "account",
-    "hours",
-    "edit",
-    "clinic",
-    "clinic_hours",
-    "service",
-    "unlink",
-    "drop",
-]
-
-
 @pytest.mark.parametrize("what", TAKERS)
 def test_a_hold_written_first_refuses_a_leave_checked_before_it_commits(
     pg_app, pg_world, monkeypatch, what
