@@ -12,6 +12,9 @@ from portal.domain.states import ReconCaseStatus as CaseStatus
 from portal.domain.states import ReconRunStatus as RunStatus
 from portal.extensions import db
 
+# A case still waiting for something (the next run, or an admin): the one list of them.
+OPEN_CASE = (CaseStatus.DISCREPANCY, CaseStatus.PENDING)
+
 
 class CaseKind(StrEnum):
     PAYMENT = "payment"

@@ -33,8 +33,6 @@ from portal.reconcile.models import Reason, ReconCase
 from portal.reconcile.run import record_undone, tolerance
 from portal.reconcile.source import KINDS
 
-OPEN = (ReconCaseStatus.DISCREPANCY, ReconCaseStatus.PENDING)
-
 
 class Unreadable(ValueError):
     """The case keeps no usable copy of the gateway's record (a matched case keeps none)."""

@@ -55,7 +55,7 @@ from portal.payouts.gateway import gateway as payouts_gateway
 from portal.reconcile import cases, ours, recheck, suspense
 from portal.reconcile import source as gateway_source
 from portal.reconcile.matching import TIME_DIFFERS, compare, gateway_side, what_changed
-from portal.reconcile.models import Reason, ReconCase
+from portal.reconcile.models import OPEN_CASE, Reason, ReconCase
 from portal.refunds import execute as refunds
 
 log = logging.getLogger("portal.reconcile")
@@ -63,7 +63,6 @@ log = logging.getLogger("portal.reconcile")
 MSG_NOTE = "Detailed note required for audit trail (at least {n} characters)."
 SYNCED, ACCEPTED = "synced", suspense.ACCEPTED
 SYNCED_ACTION, SYNC_UNCHANGED = "reconcile.case_synced", "reconcile.case_sync_unchanged"
-OPEN = (ReconCaseStatus.DISCREPANCY, ReconCaseStatus.PENDING)
 
 
 class ResolveError(ValueError):
@@ -76,14 +75,11 @@ def _require_admin(actor):
 
 
 def _open_case(case_id, closed_ok=False):
-    query = sa.select(ReconCase).where(ReconCase.id == case_id)
-    if db.session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update()
-    case = db.session.scalar(query.execution_options(populate_existing=True))
+    case = recheck.lock_case(case_id)
     if case is None:
         raise ResolveError("No such case.")
     # closed_ok: the use case a sync called may have closed it already (a late-webhook event)
-    if case.status not in OPEN and not (closed_ok and case.status == ReconCaseStatus.MATCHED):
+    if case.status not in OPEN_CASE and not (closed_ok and case.status == ReconCaseStatus.MATCHED):
         raise ResolveError(f"This case is {case.status} already.")
     return case
 

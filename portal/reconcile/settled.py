@@ -16,12 +16,11 @@ from portal.domain.states import ReconCaseStatus
 from portal.extensions import db
 from portal.reconcile import cases
 from portal.reconcile.matching import Side
-from portal.reconcile.models import Reason, ReconCase
+from portal.reconcile.models import OPEN_CASE, Reason, ReconCase
 from portal.settlements.ingest import SettlementError, ingest
 from portal.settlements.overdue import overdue_unsettled
 
 KIND = "settlement"
-OPEN = (ReconCaseStatus.DISCREPANCY, ReconCaseStatus.PENDING)
 
 log = logging.getLogger("portal.reconcile")
 
@@ -64,7 +63,7 @@ def check(run, now):
     open_refs = set(
         db.session.scalars(
             sa.select(ReconCase.reference).where(
-                ReconCase.kind == KIND, ReconCase.status.in_([str(s) for s in OPEN])
+                ReconCase.kind == KIND, ReconCase.status.in_([str(s) for s in OPEN_CASE])
             )
         )
     )
@@ -76,7 +75,7 @@ def check(run, now):
         for ref, unsettled in chunk:
             open_refs.discard(ref)
             before = known.get(ref)
-            still_open += before is None or before.status in OPEN
+            still_open += before is None or before.status in OPEN_CASE
             if before and before.status in (ReconCaseStatus.RESOLVED, ReconCaseStatus.DISCREPANCY):
                 continue  # told already, or accepted by an admin
             rows.append(_row(run, ref, _side(unsettled), ReconCaseStatus.DISCREPANCY, now))

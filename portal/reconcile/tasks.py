@@ -26,7 +26,7 @@ from portal.jobs import job, periodic
 from portal.payments.models import Payment
 from portal.reconcile import recheck, window
 from portal.reconcile.matching import ACCEPTED
-from portal.reconcile.models import ReconCase, ReconRun
+from portal.reconcile.models import OPEN_CASE, ReconCase, ReconRun
 from portal.reconcile.run import JOB, SCHEDULE, STALE_RUN, execute, start_run
 from portal.refunds.models import Refund
 
@@ -101,7 +101,7 @@ def _recheck(query):
         case = recheck.lock_case(case_id)
         if recheck.is_accepted(case):
             recheck.follow_accepted(case, now)
-        elif case is not None and case.status in recheck.OPEN:
+        elif case is not None and case.status in OPEN_CASE:
             _match_if_agreed(case, now)
 
 
@@ -124,7 +124,7 @@ def _match_if_agreed(case, now):
 CONCERNED = sa.and_(
     ReconCase.kind.in_(("payment", "refund")),
     sa.or_(
-        ReconCase.status.in_(recheck.OPEN),
+        ReconCase.status.in_(OPEN_CASE),
         sa.and_(ReconCase.status == ReconCaseStatus.RESOLVED, ReconCase.resolution == ACCEPTED),
     ),
 )
