@@ -55,13 +55,19 @@ def overdue_from(
     return datetime.combine(day, time(), tzinfo=CLINIC_TZ).astimezone(UTC)
 
 
+def settlement_working_days() -> int:
+    """Working days after its IST day Razorpay settles a capture by (T+2 by default): the
+    setting ``SETTLEMENT_WORKING_DAYS``, as the settlements page says it."""
+    return setting("SETTLEMENT_WORKING_DAYS")
+
+
 def overdue_unsettled(as_of: datetime, working_days: int | None = None) -> list[Unsettled]:
     """Gateway payments overdue for settlement as of ``as_of`` (``overdue_from``) that no
     stored settlement covers, oldest first: paid ones (a capture of the wrong amount too: a
     SUCCESSFUL row of its own, its money in the wallet), reschedule fees and the fee
     payments recorded on their own."""
     if working_days is None:
-        working_days = setting("SETTLEMENT_WORKING_DAYS")
+        working_days = settlement_working_days()
     cutoff = overdue_from(as_of, working_days, setting("SETTLEMENT_HOLIDAYS"))
     settled = sa.select(SettlementItem.entity_id)
     payments = db.session.execute(

@@ -785,3 +785,15 @@ def test_the_settlements_list_costs_the_same_for_2_settlements_and_8(ctx, client
         assert page.status_code == 200 and page.get_data(as_text=True).count("setl_Q") == first + n
         costs.append(len(statements))
     assert costs[0] == costs[1], costs
+
+
+@pytest.mark.parametrize("days, said", [(2, "T+2 working days"), (1, "T+1 working day")])
+def test_the_page_says_the_settlement_days_the_setting_holds(
+    app, client, make_user, login, monkeypatch, days, said
+):
+    """Nothing overdue: the page names the working days the overdue rule counts by
+    (``SETTLEMENT_WORKING_DAYS``), not a "T+2" of its own."""
+    monkeypatch.setitem(app.config, "SETTLEMENT_WORKING_DAYS", days)
+    login(make_user("admin"))
+    listing = client.get("/admin/settlements").get_data(as_text=True)
+    assert f"Every capture Razorpay was due to settle ({said}) is settled." in listing

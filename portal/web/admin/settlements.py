@@ -1,6 +1,6 @@
 """Settlements: what Razorpay paid into the bank, with drill-down to the payments and
 refunds each one covers; "fetch now" reads the last days' settlements at once; the
-captures still waiting past their T+2 working days."""
+captures still waiting past the working days Razorpay settles by (T+2 by default)."""
 
 from flask import abort, flash, redirect, url_for
 from flask_login import current_user
@@ -8,7 +8,7 @@ from flask_login import current_user
 from portal.db import utcnow
 from portal.settlements import queries
 from portal.settlements.ingest import SettlementError, ingest
-from portal.settlements.overdue import overdue_unsettled
+from portal.settlements.overdue import overdue_unsettled, settlement_working_days
 from portal.transactions.queries import movement_ids_by_reference
 from portal.web.admin import bp
 from portal.web.forms.base import PortalForm
@@ -23,6 +23,7 @@ def settlements():
         rows=queries.settlements_page(**page_args(20)),
         totals=queries.totals(),
         overdue=overdue_unsettled(utcnow()),
+        working_days=settlement_working_days(),
         fetch_form=PortalForm(),
     )
 
