@@ -137,12 +137,15 @@ def _slot_args(values):
 @bp.get("/visits/new")
 def new_visit():
     q = request.args.get("q", "").strip()[:100]
+    patients = account_queries.find_patients(q)
     return render_form(
         NEW,
         NewPatientForm(formdata=None),
         block=htmx_block("patients"),
         q=q,
-        patients=account_queries.find_patients(q),
+        patients=patients,
+        # Listed all the same, with why one cannot be booked and no booking link.
+        not_bookable={p.id: why_not_bookable(p) for p in patients},
         slot_args=_slot_args(request.args),
     )
 
@@ -168,7 +171,9 @@ def create_patient():
                 url_for("admin.new_visit_for", patient_id=patient.id, **_slot_args(request.form)),
                 303,
             )
-    return render_form(NEW, form, q="", patients=[], slot_args=_slot_args(request.form))
+    return render_form(
+        NEW, form, q="", patients=[], not_bookable={}, slot_args=_slot_args(request.form)
+    )
 
 
 # --- adding services ---------------------------------------------------------------------
