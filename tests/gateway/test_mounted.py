@@ -92,3 +92,34 @@ def test_checkout_refund_payout_and_webhooks_in_process(portal):
             "payout.processed",
         }
         assert all(e.processed_at is not None for e in stored)
+
+
+BASELINE = (
+    "Content-Security-Policy",
+    "X-Content-Type-Options",
+    "X-Frame-Options",
+    "Referrer-Policy",
+)
+
+
+@pytest.mark.parametrize(
+    "path", ["/sandbox/nope", "/sandbox/_control/state", "/sandbox/_static/sandbox.css"]
+)
+def test_the_mounted_sandbox_answers_with_the_baseline_headers(client, make_user, login, path):
+    # The sandbox is a Flask app of its own behind the portal's dispatcher: the portal's
+    # after_request hook never sees its answers, so it must send the headers itself.
+    login(make_user("admin"))
+    response = client.get(path)
+    assert [h for h in BASELINE if h not in response.headers] == [], response.status_code
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
+
+
+def test_the_sandbox_checkout_page_keeps_its_own_policy_and_gains_the_rest():
+    from portal.gateway.sandbox import create_sandbox_app
+
+    sandbox_app = create_sandbox_app({"WEBHOOK_THREAD": False})
+    response = sandbox_app.test_client().get("/checkout/nope")
+    assert "form-action *" in response.headers.get("Content-Security-Policy", "")
+    assert response.headers.get("Referrer-Policy") == "same-origin"
+    assert response.headers.get("X-Frame-Options") == "DENY"

@@ -152,6 +152,7 @@ def create_sandbox_app(config=None):
     app.extensions["razorpay_sandbox"] = sandbox
     app.register_blueprint(api.bp)
     app.register_blueprint(pages.bp)
+    app.after_request(_baseline_headers)
 
     @app.errorhandler(HTTPException)
     def _http_error(error):
@@ -175,6 +176,24 @@ def create_sandbox_app(config=None):
     if app.config["WEBHOOK_THREAD"]:
         sandbox.start()
     return app
+
+
+# What every sandbox answer carries unless it set its own (the checkout pages set a CSP
+# that lets their form post back to the merchant). Mounted in the portal, the sandbox
+# sits behind a dispatcher the portal's own header hook never sees.
+BASELINE_HEADERS = (
+    ("Content-Security-Policy", "default-src 'none'; style-src 'self'; frame-ancestors 'none'"),
+    ("X-Content-Type-Options", "nosniff"),
+    ("X-Frame-Options", "DENY"),
+    ("Referrer-Policy", "same-origin"),
+)
+
+
+def _baseline_headers(response):
+    for name, value in BASELINE_HEADERS:
+        if name not in response.headers:
+            response.headers[name] = value
+    return response
 
 
 def portal_admin_check(portal_app):
