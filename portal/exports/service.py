@@ -68,10 +68,16 @@ def _request_subject(requester_id, name, params):
 
 def start(actor, name, params, spec=None, rows_total=None):
     """Record a background export for ``actor`` (an administrator) and queue its job
-    (after the commit)."""
+    (after the commit). ``spec``, if given, is ``build(name, params)``.
+
+    The row keeps the spec's resolved filters (``ExportSpec.params``: an empty month
+    written out as the month it meant then), not the ones asked: the job, seconds or a
+    retry later, builds from them, so the file is the period recorded here and in the
+    audit entry even when midnight (a month's or a year's end) falls between the two."""
     if not getattr(actor, "is_admin", False):
         raise ExportDenied("Only administrators can export reports")
     spec = spec or build(name, params)
+    params = spec.params if spec.params is not None else dict(params)
     with serialized(), unit_of_work():
         # A download link is a GET (no CSRF token): asking again for the same file while
         # it is still being written gets that export, so a repeated or forged link cannot

@@ -3,8 +3,11 @@
 small computed report) and the filters it honours, written at the top of the file.
 
 A capability registers a builder once (``@register("audit")``) that turns the screen's
-filter values (a dict of strings, kept on a background export's row) into an
-:class:`ExportSpec`; the page and the background job both build it from the same values."""
+filter values (a dict of strings) into an :class:`ExportSpec`; the page and the background
+job both build it from the same values. A filter left to a default that depends on the
+day ("this month") is written out by the builder (``ExportSpec.params``): a background
+export keeps those, so its job reads the period it was asked for, not the job's own
+"this month" (docs/reports.md, "The period asked for is the period written")."""
 
 from __future__ import annotations
 
@@ -88,7 +91,9 @@ class ExportSpec:
     data, below an empty line, read by the same columns; a value None is an empty cell):
     the page's totals, summed from the file's own rows, so they agree with the rows above
     them by construction and the data is read once (a second read could see a row
-    committed meanwhile; docs/reports.md)."""
+    committed meanwhile; docs/reports.md); ``params``: the filter values this spec stands
+    for with every default resolved (``month`` "2026-06" for an empty month), set by a
+    builder whose defaults depend on the day, else (``build``) the values it was given."""
 
     name: str
     title: str
@@ -97,6 +102,7 @@ class ExportSpec:
     rows: Callable[[], Iterable] | None = None
     filters: list = field(default_factory=list)
     totals: Callable[[], Summary] | None = None
+    params: dict | None = None
 
     def __post_init__(self):
         self.columns = [_column(c) for c in self.columns]
@@ -210,4 +216,8 @@ def register(name):
 def build(name, params):
     """The spec for ``name`` with these filter values; ``ExportError`` for bad ones,
     ``KeyError`` for an unknown name."""
-    return BUILDERS[name](dict(params or {}))
+    params = dict(params or {})
+    spec = BUILDERS[name](params)
+    if spec.params is None:
+        spec.params = params
+    return spec

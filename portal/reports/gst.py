@@ -51,6 +51,13 @@ def parse(params):
     return {"month": first, "clinic": clinic}
 
 
+def resolved(f):
+    """``f`` as filter values with the default written out (an empty month: the month it
+    was when parsed, "2026-06"): a background export keeps these (``ExportSpec.params``)."""
+    clinic = f["clinic"]
+    return {"month": f"{f['month']:%Y-%m}", "clinic_id": str(clinic.id) if clinic else ""}
+
+
 def describe(f):
     clinic = f["clinic"]
     return [
@@ -373,4 +380,5 @@ def export(params):
         query=query(f),
         filters=describe(f),
         totals=Totals,
+        params=resolved(f),
     )

@@ -44,6 +44,16 @@ def parse(params):
     return {"fy": fy, "quarters": quarters, "provider": provider}
 
 
+def resolved(f):
+    """``f`` as filter values with the default written out (an empty year: the financial
+    year it was when parsed): a background export keeps these (``ExportSpec.params``)."""
+    return {
+        "fy": f["fy"],
+        "quarter": f["quarters"][0] if len(f["quarters"]) == 1 else "",
+        "provider_id": str(f["provider"].id) if f["provider"] else "",
+    }
+
+
 def provider_choices():
     return db.session.execute(
         sa.select(Provider.id, Provider.display_name).order_by(Provider.display_name, Provider.id)
@@ -157,6 +167,7 @@ def export(params):
         rows=lambda: rows(f),
         filters=describe(f),
         totals=Totals,
+        params=resolved(f),
     )
 
 

@@ -79,3 +79,46 @@ def test_a_booked_items_total_and_a_wallet_windows_sum_read_in_rupees_too(app):
 
     text = facts_text({"total": 52_950, "window_total": 500_000, "id": 12})
     assert text == "id: 12; total: ₹529.50; window_total: ₹5,000.00"
+
+
+def _every_page(client, url):
+    """The object ids of every page from ``url`` on, following "next" links."""
+    import html
+    import re
+
+    seen = []
+    for _ in range(20):
+        body = client.get(url).get_data(as_text=True)
+        seen += sorted(set(re.findall(r"\b(obj\d{3})\b", body)))
+        following = re.search(r'href="([^"]*[?&](?:amp;)?after=[^"]*)"', body)
+        if not following:
+            return seen
+        url = html.unescape(following.group(1))
+    raise AssertionError("more than 20 pages")
+
+
+def test_entries_of_one_instant_are_paged_once_each_and_dated_in_clinic_time(app, client, admin):
+    """73 entries written at one instant (a batch job's, say), the last second of 30 June in
+    India: both pages list each exactly once over 10-entry pages (the keyset's tie-break on
+    the id), and the CSV's clinic days put them on 30 June, not 1 July."""
+    from datetime import UTC, datetime
+
+    import time_machine
+
+    from portal.extensions import db
+
+    with (
+        app.app_context(),
+        time_machine.travel(datetime(2026, 6, 30, 18, 29, 59, tzinfo=UTC), tick=False),
+    ):
+        with unit_of_work():
+            for i in range(73):
+                record(admin.id, "review.probe", "thing", f"obj{i:03d}")
+        db.session.remove()
+    for base in ("/admin/reports/audit", "/admin/audit"):
+        seen = _every_page(client, f"{base}?action=review.probe&per_page=10")
+        assert len(seen) == len(set(seen)) == 73, base
+    csv_of = "/admin/reports/audit?action=review.probe&format=csv&"
+    june = client.get(csv_of + "date_from=2026-06-30&date_to=2026-06-30").get_data(as_text=True)
+    july = client.get(csv_of + "date_from=2026-07-01").get_data(as_text=True)
+    assert (june.count(",review.probe,"), july.count(",review.probe,")) == (73, 0)

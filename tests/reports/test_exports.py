@@ -2,15 +2,16 @@
 file's header naming the filters, streaming from a cursor, the small download at once and
 the large one as a background job with its progress and the requester-only download."""
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 import sqlalchemy as sa
 
 from portal.audit.models import AuditEntry
 from portal.audit.service import record
-from portal.db import unit_of_work
+from portal.db import Busy, unit_of_work
 from portal.domain.states import EXPORT, ExportStatus
+from portal.domain.timezone import CLINIC_TZ
 from portal.exports import ExportSpec, build, cells, money, text, when
 from portal.exports import service as exports
 from portal.exports.models import Export
@@ -423,3 +424,78 @@ def test_other_work_goes_on_while_an_export_is_written(app, ctx, make_user, tmp_
     finally:
         app.config["EXPORT_DIR"] = ""
         app.config["EMBEDDED_LOCK_TIMEOUT"] = 30.0
+
+
+def _ist(y, m, d, hh, mm, ss):
+    return datetime.combine(date(y, m, d), time(hh, mm, ss), CLINIC_TZ)
+
+
+@pytest.mark.parametrize(
+    "name, asked, before, after, period, resolved",
+    [
+        # The GST page's month, left empty: this month.
+        ("gst", {"month": "", "clinic_id": ""}, (2026, 6, 30), (2026, 7, 1),
+         "Month: 2026-06; Clinic: all", {"month": "2026-06", "clinic_id": ""}),
+        # The TDS page's year, left empty: this financial year (ends 31 March).
+        ("tds", {"fy": "", "quarter": "", "provider_id": ""}, (2027, 3, 31), (2027, 4, 1),
+         "Financial year: 2026-27; Quarter: all; Provider: all",
+         {"fy": "2026-27", "quarter": "", "provider_id": ""}),
+        # The console's default period: the last 7 days up to today.
+        ("transactions", {}, (2026, 6, 30), (2026, 7, 1),
+         "Period: 2026-06-24 to 2026-06-30", {"from": "2026-06-24", "to": "2026-06-30"}),
+        # A typed start without an end: up to today.
+        ("transactions", {"from": "2026-06-01", "type": "refund_gateway"}, (2026, 6, 30), (2026, 7, 1),
+         "Period: 2026-06-01 to 2026-06-30; type: refund_gateway",
+         {"from": "2026-06-01", "to": "2026-06-30", "type": "refund_gateway"}),
+    ],
+)  # fmt: skip
+def test_a_background_export_is_the_period_it_was_asked_for_whenever_its_job_runs(
+    app, ctx, make_user, monkeypatch, tmp_path, name, asked, before, after, period, resolved
+):
+    """A filter left to its default ("this month", "this financial year", "the last 7
+    days") asked seconds before midnight IST at the end of the period: the export was
+    recorded (its row, the ``export.requested`` entry) for that period, but its job, a few
+    seconds later, read the empty filter again as *its* today and wrote the next period
+    (review finding: "Month: 2026-06" recorded, July written; a retry could differ again).
+    The row keeps the filters with every default written out, so the job and any retry
+    read exactly the period recorded."""
+    import time_machine
+
+    from portal.accounts.models import User
+
+    app.config["EXPORT_DIR"] = str(tmp_path)
+    monkeypatch.setattr(exports, "enqueue", lambda job, **kw: None)
+    try:
+        admin = db.session.get(User, make_user("admin").id)
+        with time_machine.travel(_ist(*before, 23, 59, 50), tick=False):
+            export = exports.start(admin, name, asked)
+        assert export.filters_text.startswith(period), export.filters_text
+        assert export.params == resolved
+        entry = db.session.scalars(
+            sa.select(AuditEntry).where(AuditEntry.action == "export.requested")
+        ).one()
+        assert entry.after["filters"] == export.filters_text
+        # The job's first attempt finds the portal busy (embedded, ``Busy``: the runner
+        # tries again later); the second runs the next day.
+        real_build, attempts = exports.build, []
+
+        def busy_once(*args):
+            attempts.append(args)
+            if len(attempts) == 1:
+                raise Busy("the process lock is taken")
+            return real_build(*args)
+
+        monkeypatch.setattr(exports, "build", busy_once)
+        with time_machine.travel(_ist(*after, 0, 0, 10), tick=False):
+            with pytest.raises(Busy), unit_of_work():
+                exports.run_export(export.id)
+        with time_machine.travel(_ist(*after, 0, 0, 10) + timedelta(days=1), tick=False):
+            with unit_of_work():
+                exports.run_export(export.id)
+        db.session.expire_all()
+        export = db.session.get(Export, export.id)
+        assert export.status == ExportStatus.DONE and len(attempts) == 2, export.error
+        with open(exports.file_path(export.id), encoding="utf-8") as f:
+            assert csv_rows(f.read())[1] == [f"Filters: {export.filters_text}"]
+    finally:
+        app.config["EXPORT_DIR"] = ""

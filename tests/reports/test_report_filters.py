@@ -84,10 +84,64 @@ def test_the_audit_report_refuses_the_ranges_the_audit_viewer_refuses(
             assert MSG_TOO_LONG in report.get_data(as_text=True)
 
 
-def test_reports_are_for_admins_only(client, make_user, login):
-    login(make_user("patient"))
-    for url in ("/admin/reports", "/admin/reports/audit", "/admin/exports"):
-        assert client.get(url).status_code == 403
+@pytest.mark.parametrize(
+    "url",
+    [
+        # The edges of the dates a filter takes (1900–2099): a period's end or the day after
+        # its last day is computed from them. Beyond the edges: tests/security/test_input_dates.py.
+        "/admin/reports/gst?month=2099-12&format=csv",
+        "/admin/reports/gst?month=1900-01&format=csv",
+        "/admin/reports/tds?fy=2099-00&format=csv",
+        "/admin/reports/tds?fy=1899-00&format=csv",
+        "/admin/reports/tds?fy=2098-99&format=csv",
+        "/admin/reports/audit?date_from=2099-12-31&date_to=2099-12-31&format=csv",
+        "/admin/reports/audit?date_from=1900-01-01&date_to=1900-01-01&format=csv",
+        "/admin/transactions.csv?from=2099-12-31&to=2099-12-31",
+        "/admin/transactions.csv?from=1900-01-01&to=1900-01-01",
+        # What Python's int() or fromisoformat() takes and a filter must not trip on.
+        "/admin/reports/gst?month=2026-%2B6",
+        "/admin/reports/gst?month=%2B2026-06",
+        "/admin/reports/gst?month=2_26-06",
+        "/admin/reports/gst?month=2026-06-01",
+        "/admin/reports/gst?month=2026-00",
+        "/admin/reports/tds?fy=2_26-27",
+        "/admin/reports/tds?fy=2026-%2B7",
+        "/admin/reports/audit?date_from=2026-W01-1",
+        "/admin/reports/audit?date_from=20261101",
+        # Cursors that are not ours.
+        "/admin/reports/audit?after=zzzz",
+        "/admin/reports/audit?after=WzEsMl0",
+        "/admin/reports/audit?before=WyJ4IiwieCJd",
+        # Amounts a float would take.
+        "/admin/transactions.csv?min=nan",
+        "/admin/transactions.csv?min=inf",
+        "/admin/transactions.csv?min=1e308",
+        "/admin/transactions?max=-5",
+        "/admin/exports/0/download",
+    ],
+)
+def test_edge_filter_values_are_answered_not_a_500(client, make_user, login, url):
+    login(make_user("admin"))
+    assert client.get(url).status_code < 500, url
+
+
+@pytest.mark.parametrize("role", ["patient", "provider"])
+def test_reports_and_their_files_are_for_admins_only(client, make_user, login, role):
+    login(make_user(role))
+    for url in (
+        "/admin/reports",
+        "/admin/reports/audit",
+        "/admin/exports",
+        "/admin/reports/gst?format=csv",
+        "/admin/reports/tds?format=csv",
+        "/admin/reports/audit?format=csv",
+        "/admin/transactions.csv",
+        "/admin/exports/1",
+        "/admin/exports/1/download",
+        "/admin/reconciliation/cases.csv",
+        "/admin/reconciliation/runs.csv",
+    ):
+        assert client.get(url).status_code == 403, url
 
 
 def test_audit_report_filters_and_approval_trail(app, client, make_user, login):

@@ -101,6 +101,20 @@ def _filter(params):
     return form, f
 
 
+# The query keys of the period: the file's "Period" entry says the dates they stand for.
+PERIOD_KEYS = ("preset", "from", "to")
+
+
+def _resolved(form, f):
+    """The filter values with the period written out as its dates ("the last 7 days" or a
+    start alone, up to today: the days they were when read), for a background export to
+    keep (``ExportSpec.params``); a reference without dates stays every date."""
+    values = {k: v for k, v in form.args().items() if k not in PERIOD_KEYS}
+    if not f.every_date:
+        values["from"], values["to"] = f.start.isoformat(), f.end.isoformat()
+    return values
+
+
 @register("transactions")
 def export(params):
     form, f = _filter(params)
@@ -119,7 +133,7 @@ def export(params):
         .where(*queries.conditions(f, recon_clause=clause))
         .order_by(M.occurred_at.desc(), M.id.desc())
     )
-    used = [(label, value) for label, value in form.args().items() if value]
+    used = [(k, v) for k, v in form.args().items() if v and k not in PERIOD_KEYS]
     return ExportSpec(
         name="transactions",
         title="Transactions",
@@ -133,6 +147,7 @@ def export(params):
             *used,
         ],
         totals=Totals,
+        params=_resolved(form, f),
     )
 
 

@@ -134,6 +134,25 @@ def test_credit_notes_and_gst_report_equal_the_ledger(world, users, gateway, clo
     assert other.by_gstin == []
 
 
+def test_a_month_is_a_clinic_month(world, users, gateway, clock):
+    """An invoice issued at 23:59:30 IST on 30 June (18:29:30 UTC) is June's, one issued at
+    00:00 IST on 1 July (still 30 June in UTC) is July's: the month's bounds are midnight
+    in clinic time."""
+    from datetime import date, timedelta
+
+    clock.move_to(at(date(2026, 6, 30), 23, 59) + timedelta(seconds=30))
+    june = book_and_pay(
+        world, users(world.patients[0]), gateway, [(world.consult, [world.doctors[0]], at(32, 10))]
+    )
+    clock.move_to(at(date(2026, 7, 1), 0, 0))
+    july = book_and_pay(
+        world, users(world.patients[0]), gateway, [(world.consult, [world.doctors[0]], at(32, 11))]
+    )
+    for month, visit in (("2026-06", june), ("2026-07", july)):
+        report = gst.report(gst.parse({"month": month}))
+        assert [row.doc_no for row, _ in report.documents] == [visit.invoice_no], month
+
+
 def test_receipt_lists_the_credit_note(app, client, world, users, gateway, clock):
     p1 = users(world.patients[0])
     visit = book_and_pay(world, p1, gateway, [(world.consult, [world.doctors[0]], at(4, 10))])
