@@ -533,7 +533,8 @@ def _log_job(name, item_id, status, started, error=None):
 def sweep_outbox(limit=500):
     """Hand over what is due and not done: delayed items, items due for a retry, and items
     Redis lost (their lease ran out). An item still waiting in its queue is not queued
-    twice (the queue refuses a job id it holds). Returns how many were handed over."""
+    twice (the queue refuses a job id it holds). Returns how many Redis now has (queued
+    now, or held by a job still to run them); 0 when Redis refused them."""
     now = utcnow()
     query = (
         sa.select(OutboxItem.id, OutboxItem.job)
@@ -566,7 +567,8 @@ def sweep_outbox(limit=500):
                 )
     if rows:
         with _again():
-            _dispatch({r.id: r.job for r in rows})
+            if not _dispatch({r.id: r.job for r in rows}):
+                return 0  # Redis refused them: released for the next sweep
     return len(rows)
 
 

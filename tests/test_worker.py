@@ -620,3 +620,23 @@ def test_a_failed_items_retry_is_handed_over_while_its_batch_runs_on(rq_ctx):
     assert [(1, [f"outbox-{failing}"], None)] == SEEN
     assert db.session.get(OutboxItem, failing).attempts == 2
 
+
+def test_a_sweep_counts_only_what_redis_took(rq_ctx, monkeypatch):
+    """Redis refused the sweep's hand-over: the items' lease is released for the next
+    sweep, and the sweep said it had handed them over all the same."""
+    import redis
+
+    def refused(*args, **kwargs):
+        raise redis.exceptions.ConnectionError("Connection refused.")
+
+    item_id = record(value="later")
+    db.session.get(OutboxItem, item_id).dispatched_at = None  # as after a failure
+    db.session.commit()
+    queue("default").empty()
+    with monkeypatch.context() as m:
+        m.setattr(jobs, "enqueue_outbox_items", refused)
+        assert jobs.sweep_outbox() == 0
+    db.session.expire_all()
+    assert db.session.get(OutboxItem, item_id).dispatched_at is None
+    assert jobs.sweep_outbox() == 1  # Redis back
+    assert queue("default").job_ids == [f"outbox-{item_id}"]
