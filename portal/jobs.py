@@ -35,7 +35,7 @@ from portal.config import setting
 from portal.db import DOING, SQLITE_LOCK, Busy, bind_columns, db, insert_for, unit_of_work, utcnow
 from portal.extensions import rq
 from portal.outbox import OutboxItem
-from portal.worker import enqueue_outbox_items, take_waiting_items
+from portal.worker import enqueue_outbox_items, let_go, take_waiting_items
 
 log = logging.getLogger("portal.jobs")
 
@@ -454,6 +454,9 @@ def run_outbox_item(item_id, reraise=True):
             # the next sweep hands it over again (embedded, it hands over every due item).
             _log_job(name, item_id, "failed", started, error=repr(exc))
             return
+        rq_job = get_current_job()
+        if rq_job is not None:  # its retry, or an admin's, is not held by this job
+            let_go(rq_job, item_id)
         if name in ON_FAILURE:
             with unit_of_work():
                 ON_FAILURE[name](exc, **payload)
@@ -530,7 +533,8 @@ def _log_job(name, item_id, status, started, error=None):
 def sweep_outbox(limit=500):
     """Hand over what is due and not done: delayed items, items due for a retry, and items
     Redis lost (their lease ran out). An item still waiting in its queue is not queued
-    twice (the queue refuses a job id it holds). Returns how many were handed over."""
+    twice (the queue refuses a job id it holds). Returns how many Redis now has (queued
+    now, or held by a job still to run them); 0 when Redis refused them."""
     now = utcnow()
     query = (
         sa.select(OutboxItem.id, OutboxItem.job)
@@ -563,7 +567,8 @@ def sweep_outbox(limit=500):
                 )
     if rows:
         with _again():
-            _dispatch({r.id: r.job for r in rows})
+            if not _dispatch({r.id: r.job for r in rows}):
+                return 0  # Redis refused them: released for the next sweep
     return len(rows)
 
 

@@ -161,6 +161,19 @@ def forget_markers(job, pipeline):
         pipeline.eval(_FORGET_MARKERS, len(ids), *[_marker(i) for i in ids], job.id)
 
 
+def let_go(job, item_id):
+    """The running ``job`` holds this item no more: its attempt failed, and the retry is
+    handed over as a job of its own when due. Its marker is deleted if it still names
+    ``job``: left, it said the item was held as long as the job ran on (a batch's next
+    items, its take-over: minutes), so a retry due meanwhile (30 s) was refused, and its
+    lease taken, until the lease ran out (10 min). Not for an item done: it is never
+    handed over again, and its marker goes with its job."""
+    try:
+        job.connection.eval(_FORGET_MARKERS, 1, _marker(item_id), job.id)
+    except REDIS_DOWN as exc:  # the retry then waits out its lease, as before
+        log.warning("could not let go of outbox item %s: %s", item_id, exc)
+
+
 def take_waiting_items(job, limit):
     """Take the outbox jobs waiting at the head of the running ``job``'s queue, up to
     ``limit`` items, for ``job`` to run too; returns their item ids.

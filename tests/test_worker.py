@@ -59,6 +59,16 @@ def _seen_on_notify(value):
     SEEN.append((value, current_app.name, None))
 
 
+@jobs.job("notify.test_sweeps_meanwhile")
+def _sweeps_meanwhile():
+    # A batch's next item, still running when the first one's retry falls due (30 s after
+    # its failure; a batch runs up to JOB_TIMEOUT, and takes over for TAKE_OVER_SECONDS):
+    # the scheduler's sweep ticks meanwhile.
+    due = utcnow() + timedelta(seconds=jobs.retry_delay(1) + 1)
+    with time_machine.travel(due, tick=False):
+        SEEN.append((jobs.sweep_outbox(), queue("notify").job_ids, None))
+
+
 @pytest.fixture(autouse=True)
 def _nothing_seen_yet():
     SEEN.clear()
@@ -593,3 +603,40 @@ def test_an_items_marker_goes_with_its_finished_job(rq_ctx, redis_url):
     assert db.session.get(OutboxItem, item_id).done_at is not None
     assert client.exists(_marker(item_id)) == 0
     client.close()
+
+
+def test_a_failed_items_retry_is_handed_over_while_its_batch_runs_on(rq_ctx):
+    """An item failed inside a batch job (``outbox-<first>-to-<last>``) that went on with
+    its next items; its retry fell due (30 s) while the batch still ran. Its marker still
+    named the running batch, so the sweep's hand-over took the item as held and queued
+    nothing, yet counted it handed over and leased it: the retry waited the whole lease
+    (10 min) instead of its backoff. The failed item's marker now goes with its failure."""
+    failing = jobs.enqueue("notify.test_failing")
+    jobs.enqueue("notify.test_sweeps_meanwhile")
+    db.session.commit()
+    assert len(queue("notify").job_ids) == 1  # one RQ job runs both
+    work(queues=["notify"])
+    # The sweep during the batch handed the retry to Redis (and the burst worker ran it).
+    assert [(1, [f"outbox-{failing}"], None)] == SEEN
+    assert db.session.get(OutboxItem, failing).attempts == 2
+
+
+def test_a_sweep_counts_only_what_redis_took(rq_ctx, monkeypatch):
+    """Redis refused the sweep's hand-over: the items' lease is released for the next
+    sweep, and the sweep said it had handed them over all the same."""
+    import redis
+
+    def refused(*args, **kwargs):
+        raise redis.exceptions.ConnectionError("Connection refused.")
+
+    item_id = record(value="later")
+    db.session.get(OutboxItem, item_id).dispatched_at = None  # as after a failure
+    db.session.commit()
+    queue("default").empty()
+    with monkeypatch.context() as m:
+        m.setattr(jobs, "enqueue_outbox_items", refused)
+        assert jobs.sweep_outbox() == 0
+    db.session.expire_all()
+    assert db.session.get(OutboxItem, item_id).dispatched_at is None
+    assert jobs.sweep_outbox() == 1  # Redis back
+    assert queue("default").job_ids == [f"outbox-{item_id}"]

@@ -12,16 +12,32 @@ from portal.extensions import db
 from portal.notify.models import UNSENT, Delivery, DeliveryStatus, Reminder
 
 
+def recipients(booking):
+    """``[(user_id, role)]``: whom the booking's reminders are for: the visit's account
+    holder (the guardian for a dependent), then each provider's login; each person once."""
+    seen, out = set(), []
+    for user_id, role in [(booking.visit.patient_id, "patient")] + [
+        (p.user_id, "provider") for p in booking.providers
+    ]:
+        if user_id not in seen:
+            seen.add(user_id)
+            out.append((user_id, role))
+    return out
+
+
 def no_longer_true(reminder, booking, now):
     """Why what the reminder says is no longer true (the booking not confirmed, re-timed,
-    or begun), else None. Checked when it is sent and again before each attempt of its
-    mail or text (``still_true``)."""
+    or begun, or its recipient no longer on it: a reschedule to another provider at the
+    same start), else None. Checked when it is sent and again before each attempt of its
+    mail or text (``why_withdrawn``)."""
     if booking is None or booking.status != BookingStatus.CONFIRMED:
         return "booking not confirmed"
     if booking.start_at != reminder.for_start:
         return "booking re-timed"
     if booking.start_at <= now:
         return "start passed"
+    if all(user_id != reminder.recipient_id for user_id, _role in recipients(booking)):
+        return "no longer on the booking"
     return None
 
 

@@ -42,7 +42,7 @@ from portal.domain.states import BookingStatus
 from portal.extensions import db
 from portal.notify.center import notify_user
 from portal.notify.models import UNSENT, Delivery, Reminder, ReminderStatus
-from portal.notify.reminder_truth import no_longer_true
+from portal.notify.reminder_truth import no_longer_true, recipients
 
 # Kept importable from here (tasks, sweeps and the money notices say times with them).
 from portal.notify.reminder_words import local_time, reminder_words, when_words
@@ -58,19 +58,6 @@ TIMES_CHANGED = "reminder times changed"
 
 def _is_postgres():
     return db.engine.dialect.name == "postgresql"
-
-
-def recipients(booking):
-    """``[(user_id, role)]``: the visit's account holder (the guardian for a dependent),
-    then each provider's login; each person once."""
-    seen, out = set(), []
-    for user_id, role in [(booking.visit.patient_id, "patient")] + [
-        (p.user_id, "provider") for p in booking.providers
-    ]:
-        if user_id not in seen:
-            seen.add(user_id)
-            out.append((user_id, role))
-    return out
 
 
 # --- scheduling ----------------------------------------------------------------------------

@@ -257,3 +257,31 @@ def test_the_services_check_the_admin_role_themselves(rq_ctx):
     with pytest.raises(PermissionDenied):
         ops.requeue_rq_job(provider, "notify", f"outbox-{item_id}")
     assert db.session.get(OutboxItem, item_id).attempts == jobs.MAX_ATTEMPTS
+
+
+def test_retry_now_of_an_item_whose_job_still_runs_hands_it_over(rq_ctx, monkeypatch):
+    """The item failed, and its RQ job ran on (a batch's next items, or here the fresh jobs
+    it takes over). "Retry now" said "handed to a worker again", but the item's marker
+    still named the running job, so the hand-over took the item as held and queued
+    nothing, and leased it: it waited the whole lease (10 min). Its marker now goes with
+    its failure, and the retry reaches Redis."""
+    client = _admin_client()
+    failing = jobs.enqueue("notify.test_jobs_page_failing")
+    db.session.commit()
+    saw = []
+
+    def admin_retries_meanwhile(rq_job, limit):
+        if saw:  # once: the retried job takes nothing over
+            return []
+        response = client.post(f"/admin/jobs/outbox/{failing}/retry", follow_redirects=True)
+        saw.append((_flashes(response), current_app.extensions["rq"].get_queue("notify").job_ids))
+        return []
+
+    with monkeypatch.context() as m:
+        m.setattr(jobs, "take_waiting_items", admin_retries_meanwhile)
+        _work(["notify"])
+    [(flashed, queued)] = saw
+    assert "handed to a worker again" in flashed
+    assert queued == [f"outbox-{failing}"]
+    # (the burst worker ran it next, and it failed again)
+    assert db.session.get(OutboxItem, failing).attempts == 2

@@ -414,3 +414,40 @@ def test_a_cancellation_in_the_same_minute_as_a_move_outranks_its_calendar_file(
     [moved] = _patient_mails("Rescheduled%")
     [cancelled] = _patient_mails("Cancelled%")
     assert _sequence(cancelled) > _sequence(moved)
+
+
+def test_a_reminder_retried_after_its_doctor_left_the_booking_is_withdrawn(
+    world, smtp_server, outage
+):
+    """The 24 h reminder's mails meet an outage; the visit is then rescheduled to the other
+    doctor alone, at the same start. The retry after the outage must not remind the
+    doctor who is no longer on the visit (booking confirmed, start unchanged and ahead:
+    that was all the check asked); the doctor still on it is reminded."""
+    from portal.catalog.models import Provider
+    from portal.notify.reminders import retime_reminders
+
+    start = NOW + timedelta(days=2)
+    booking = make_booking(world, start, providers=world.doctors)
+    schedule_reminders(booking)
+    db.session.commit()
+    with time_machine.travel(start - timedelta(hours=24), tick=False):
+        jobs.run_periodic("notify.send_due_reminders")
+    with time_machine.travel(start - timedelta(hours=23, minutes=50), tick=False):
+        item = db.session.get(IndividualBooking, booking)
+        item.providers = [db.session.get(Provider, world.doctors[1])]
+        retime_reminders(booking)
+        db.session.commit()
+    outage.end()
+    with time_machine.travel(start - timedelta(hours=23), tick=False):
+        jobs.sweep_outbox()
+    assert [m["Subject"] for m in smtp_server.to("doc1@example.com")] == []
+    assert [m["Subject"] for m in smtp_server.to("doc2@example.com")] == [
+        "Reminder: Priya Patient tomorrow"
+    ]
+    db.session.expire_all()
+    [left] = db.session.scalars(
+        sa.select(Delivery).where(
+            Delivery.reminder_id.is_not(None), Delivery.recipient == "doc1@example.com"
+        )
+    ).all()
+    assert (left.status, left.error) == ("withdrawn", "withdrawn: no longer on the booking")
