@@ -559,17 +559,6 @@ def test_two_items_completed_at_once_leave_the_visit_completed(
         completion.start_booking(admin, b)
         completion.start_booking(admin, c)
         clock.move_to(at(4, 11))  # both completed from their starts (10:00, 11:00)
-        # the accounts both postings name exist already (else the two inserts of one
-        # account code wait on each other: a test artefact, not the defect)
-        from portal.ledger import accounts as chart
-        from portal.ledger.service import ensure_account
-
-        for code in (
-            chart.COMMISSION_REVENUE,
-            chart.provider_payable(world.doctors[0]),
-            chart.provider_payable(world.lab_provider),
-        ):
-            ensure_account(code)
         db.session.commit()
         db.session.remove()
 

@@ -20,10 +20,11 @@ from functools import cache
 from typing import NamedTuple
 
 import sqlalchemy as sa
-from flask import g, has_request_context
+from flask import current_app, g, has_request_context
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.pool import NullPool
 
-from portal.db import savepoint
+from portal.db import insert_for, savepoint, utcnow
 from portal.extensions import db
 
 from . import accounts as chart
@@ -125,36 +126,76 @@ def get_account(code: str) -> LedgerAccount | None:
 
 
 def ensure_account(code: str) -> LedgerAccount:
-    """The account with this code, created (kind and owner from the chart) if missing;
-    a concurrent creation of the same code is absorbed."""
-    account = get_account(code)
-    if account is not None:
-        return account
-    kind, owner_type, owner_id = describe(code)
-    try:
-        with savepoint(db.session):
-            account = LedgerAccount(code=code, kind=kind, owner_type=owner_type, owner_id=owner_id)
-            db.session.add(account)
-            db.session.flush()
-    except IntegrityError:
-        account = get_account(code)
-        if account is None:
-            raise
-    return account
+    """The account with this code, created (kind and owner from the chart) if missing."""
+    return ensure_accounts([code])[code]
 
 
 def ensure_accounts(codes) -> dict[str, LedgerAccount]:
-    """``ensure_account`` for several codes: the existing ones in one query (a posting
-    names three or four accounts, which almost always exist)."""
+    """The accounts with these codes, by code: the existing ones in one query (a posting
+    names three or four accounts, which almost always exist), the missing ones created
+    from the chart (``_create``) and read back."""
     codes = sorted(set(codes))
-    found = {
+    found = _by_codes(codes)
+    missing = [code for code in codes if code not in found]
+    if missing:
+        _create(missing)
+        found |= _by_codes(missing)
+    return found
+
+
+def _by_codes(codes) -> dict[str, LedgerAccount]:
+    return {
         a.code: a
         for a in db.session.scalars(sa.select(LedgerAccount).where(LedgerAccount.code.in_(codes)))
     }
+
+
+def _create(codes: list[str]) -> None:
+    """Insert the chart's rows for ``codes`` (sorted), a concurrent creation absorbed
+    (``ON CONFLICT DO NOTHING``).
+
+    PostgreSQL: committed at once, on a connection of its own (docs/decisions.md, "Ledger
+    accounts are made outside the use case"). Made inside the use case, a new account was
+    an uncommitted row that any other posting to it waited on until the use case ended,
+    and two use cases making accounts the other then posts to (a brand-new ledger's, a
+    new provider's) deadlocked (40P01, a 500). An account is the chart, not money: one
+    left by a use case that then rolled back is an empty account, as any unused one.
+    SQLite: in the transaction (the embedded mode has one writer at a time; a second
+    connection would wait for this one's write lock)."""
+    rows = []
     for code in codes:
-        if code not in found:
-            found[code] = ensure_account(code)
-    return found
+        kind, owner_type, owner_id = describe(code)
+        rows.append(
+            {
+                "code": code,
+                "kind": kind,
+                "owner_type": owner_type,
+                "owner_id": owner_id,
+                "created_at": utcnow(),
+            }
+        )
+    engine = db.engine
+    statement = (
+        insert_for(engine.dialect.name)(LedgerAccount.__table__)
+        .values(rows)
+        .on_conflict_do_nothing(index_elements=["code"])
+    )
+    if engine.dialect.name != "postgresql":
+        db.session.execute(statement)
+        return
+    with _chart_engine().begin() as conn:
+        conn.execute(statement)
+
+
+def _chart_engine():
+    """The engine ``_create`` commits through: the app's database without a pool, so a
+    request never waits for a second connection of the app's pool (every one may be held
+    by a request in the middle of a posting); it runs once per new account."""
+    engines = current_app.extensions.setdefault("ledger_chart_engine", {})
+    url = db.engine.url
+    if url not in engines:
+        engines[url] = sa.create_engine(url, poolclass=NullPool, hide_parameters=True)
+    return engines[url]
 
 
 def _lock(account_ids: list[int]) -> None:

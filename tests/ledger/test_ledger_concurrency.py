@@ -1,6 +1,7 @@
 """Real concurrency on PostgreSQL: the database, not Python, keeps the ledger right."""
 
 import threading
+import time
 
 import pytest
 import sqlalchemy as sa
@@ -10,6 +11,7 @@ from portal.extensions import db
 from portal.ledger import accounts as chart
 from portal.ledger.models import LedgerTransaction
 from portal.ledger.service import InsufficientBalance, balance, credit, debit, post
+from tests.threads import lock_waiters, run_together
 
 pytestmark = pytest.mark.postgres
 WALLET = chart.patient_wallet(11)
@@ -75,3 +77,47 @@ def test_concurrent_wallet_debits_never_overdraw(pg_app):
     assert len(ok) == 3 and len(refused) == 3, results
     with pg_app.app_context():
         assert balance(WALLET) == 100
+
+
+def test_two_use_cases_making_the_same_new_accounts_in_turn_never_deadlock(pg_app):
+    """Two use cases each post twice, to the payables of two providers with none yet (a
+    brand-new ledger's accounts, or a new provider's): A to P1 then P2, B to P2 then P1.
+    Made inside the use case, each new account was an uncommitted row the other's
+    posting to it waited on: B waited for A's P1, then A for B's P2, and PostgreSQL's
+    deadlock detector aborted one (40P01, a 500). Forced here by holding A until B
+    waits. Both must post."""
+    p1, p2 = chart.provider_payable(101), chart.provider_payable(102)
+    with pg_app.app_context():
+        post("seed", [debit(chart.BANK, 1), credit(chart.PENALTY_REVENUE, 1)])
+        db.session.commit()
+    a_posted, b_posted = threading.Event(), threading.Event()
+
+    def pay(code):
+        post("penalty", [debit(code, 100), credit(chart.PENALTY_REVENUE, 100)])
+
+    def a():
+        try:
+            pay(p1)
+        finally:
+            a_posted.set()
+        # On until B waits for something of A's, or has posted both without waiting.
+        deadline = time.monotonic() + 10
+        while not b_posted.is_set() and not lock_waiters(db.engine):
+            assert time.monotonic() < deadline, "B neither waited nor posted"
+            time.sleep(0.01)
+        pay(p2)
+        db.session.commit()
+        return "posted"
+
+    def b():
+        a_posted.wait(10)
+        pay(p2)
+        pay(p1)
+        b_posted.set()
+        db.session.commit()
+        return "posted"
+
+    outcomes = run_together(pg_app, a, b)
+    assert outcomes == ["posted", "posted"], outcomes
+    with pg_app.app_context():
+        assert balance(p1) == balance(p2) == -200

@@ -14,9 +14,9 @@ from portal.booking import lookup, visits
 from portal.extensions import db
 from portal.gateway import get_payin
 from portal.gateway.confirm import confirmed_refund
-from portal.ledger.accounts import GATEWAY_CLEARING, RECONCILIATION_SUSPENSE
+from portal.ledger.accounts import RECONCILIATION_SUSPENSE
 from portal.ledger.check import verify_gateway_clearing
-from portal.ledger.service import balance, ensure_accounts
+from portal.ledger.service import balance
 from portal.payments.models import Payment
 from portal.reconcile import ours, recheck, resolve
 from portal.reconcile import run as recon
@@ -340,10 +340,10 @@ def test_an_accept_racing_the_late_capture_of_a_stray_that_is_ours_is_not_counte
         case = case_for(pay_id)
         assert (case.status, case.reason, case.visit_id) == ("discrepancy", "missing_ours", None)
         case_id, admin_id = case.id, world.admin
-        # The accounts both sides post to exist, as in any ledger that has seen a payment
-        # (this one saw none: created by both at once, they would deadlock on the code).
-        ensure_accounts([GATEWAY_CLEARING, RECONCILIATION_SUSPENSE])
-        db.session.commit()
+        # A brand-new ledger: no account is made yet, the accept's nor the capture's.
+        # Made inside each use case, the capture's gateway_clearing was an uncommitted row
+        # the accept's posting waited on while the capture waited for the accept's case:
+        # a deadlock (40P01), a 500 on the admin's accept.
         db.session.remove()
 
     accepted = _accept_meanwhile(monkeypatch, pg_app, meanwhile, admin_id, case_id)
