@@ -140,9 +140,12 @@ class RazorpayPayIn:
             )
         ):
             return errors.GatewayUnavailable(f"Razorpay unreachable: {exc}"), False
-        if isinstance(exc, (requests.exceptions.Timeout, requests.exceptions.ConnectionError)):
+        # Timeouts, dropped connections, and an answer cut off or undecodable on the way
+        # back (ChunkedEncodingError, ContentDecodingError, ...): the request may have been
+        # made, so the outcome is unknown and the retry reuses the key.
+        if isinstance(exc, requests.exceptions.RequestException):
             return errors.GatewayTimeout(
-                f"No answer from Razorpay: {exc}", idempotency_key=idempotency_key
+                f"No answer from Razorpay: {exc!r}", idempotency_key=idempotency_key
             ), True
         raise exc
 

@@ -75,7 +75,7 @@ class RazorpayXPayouts:
                 error = errors.GatewayUnavailable(f"RazorpayX unreachable: {exc}")
                 error.ambiguous = False
                 raise error from None
-            except httpx.TransportError as exc:  # timeouts and dropped connections
+            except httpx.RequestError as exc:  # timeouts, dropped or undecodable answers
                 raise errors.GatewayTimeout(
                     f"No answer from RazorpayX: {exc!r}", idempotency_key=idempotency_key
                 ) from None

@@ -207,14 +207,46 @@ def _failed_at_gateway(refund, now=None):
     return _fail(refund, f"Razorpay reported the refund as failed ({attempts} attempts)", now)
 
 
-def refund_at_gateway(refund):
+def payment_refunds_at_gateway(refund):
+    """Razorpay's refunds of the payment ``refund`` gives back (``GatewayError`` when it
+    cannot be asked)."""
+    return get_payin().fetch_payment_refunds(refund.razorpay_payment_id)
+
+
+def _our_id_in(entity):
+    notes = entity.get("notes")
+    return str(notes.get("portal_refund")) if isinstance(notes, dict) else None
+
+
+def refund_at_gateway(refund, theirs=None):
     """Razorpay's record of our refund, found by our id in its notes, or None. For a refund
-    whose create answers were all lost: Razorpay may hold it all the same."""
-    for entity in get_payin().fetch_payment_refunds(refund.razorpay_payment_id):
-        notes = entity.get("notes")
-        if isinstance(notes, dict) and str(notes.get("portal_refund")) == str(refund.id):
+    whose create answers were all lost: Razorpay may hold it all the same. ``theirs``:
+    the payment's refunds, when already asked for."""
+    theirs = payment_refunds_at_gateway(refund) if theirs is None else theirs
+    for entity in theirs:
+        if _our_id_in(entity) == str(refund.id):
             return entity
     return None
+
+
+def refunded_outside(razorpay_payment_id, theirs):
+    """Paise Razorpay gave back of a payment outside the portal (on its dashboard): of
+    its refunds ``theirs``, those not failed that name no refund row of ours, by
+    Razorpay's id or by our id in their notes."""
+    rows = db.session.execute(
+        sa.select(Refund.id, Refund.razorpay_refund_id).where(
+            Refund.razorpay_payment_id == razorpay_payment_id
+        )
+    ).all()
+    ours = {str(row.id) for row in rows}
+    known = {row.razorpay_refund_id for row in rows if row.razorpay_refund_id}
+    return sum(
+        int(entity.get("amount") or 0)
+        for entity in theirs
+        if entity.get("status") != "failed"
+        and entity.get("id") not in known
+        and _our_id_in(entity) not in ours
+    )
 
 
 def sync_refund(refund_id, now=None):

@@ -7,6 +7,7 @@ from portal import events, jobs
 from portal.audit.service import record
 from portal.booking.errors import NotFound
 from portal.db import unit_of_work, utcnow
+from portal.domain.rates import format_inr
 from portal.domain.states import REFUND, RefundStatus
 from portal.gateway import GatewayError
 from portal.ledger import accounts as chart
@@ -21,11 +22,26 @@ from portal.refunds.common import (
     replacement,
     require_admin,
 )
-from portal.refunds.execute import apply_gateway_refund, refund_at_gateway, successor
+from portal.refunds.execute import (
+    apply_gateway_refund,
+    payment_refunds_at_gateway,
+    refund_at_gateway,
+    refunded_outside,
+    successor,
+)
 from portal.refunds.models import GATEWAY, WALLET
+from portal.refunds.money import beyond_captured
 
 RETRY, TO_WALLET = "retry", "wallet"
 NO_WALLET_CLOSED = "Account closed: no wallet"
+# Admin pages are English: not translated.
+MSG_REFUNDED_OUTSIDE = (
+    "Razorpay has refunded %(outside)s of this payment outside the portal (on its "
+    "dashboard): sending %(amount)s to the wallet would give the patient %(excess)s more "
+    "than they paid. This refund stays failed: settle the dashboard refund's case in "
+    "reconciliation, and give the patient only what they are still owed, by a manual "
+    "wallet adjustment."
+)
 
 
 @dataclass(frozen=True)
@@ -86,30 +102,44 @@ def retry_refund(admin, refund_id):
     return target
 
 
-def _held_at_gateway(admin, refund_id):
-    """Whether Razorpay holds a failed refund after all. One we gave up on without an
-    answer (no Razorpay id) is looked up first, and what Razorpay says is applied: a
-    refund it will pay must not go to the wallet too. Its own unit of work, so what was
-    learnt stays when the wallet is refused."""
+def _wallet_refusal(admin, refund_id):
+    """Why Razorpay's word stops a failed refund going to the wallet, or None. Razorpay is
+    asked for the payment's refunds. One we gave up on without an answer (no Razorpay id)
+    is looked for there, and what Razorpay says is applied: a refund it will pay must not
+    go to the wallet too. And a refund made on Razorpay's dashboard outside the portal
+    gave back some of the payment already: the wallet refuses what would go beyond what
+    the payment took in. Its own unit of work, so what was learnt stays when the wallet
+    is refused."""
     with unit_of_work():
         refund = _failed_refund(admin, refund_id, to_wallet=True)
-        if refund.razorpay_refund_id:  # Razorpay itself failed it: nothing of it is paid
-            return False
         try:
-            entity = refund_at_gateway(refund)
+            theirs = payment_refunds_at_gateway(refund)
         except GatewayError:
-            raise CancellationError(MSG_GATEWAY_UNKNOWN) from None
-        if entity is None:
-            return False
-        apply_gateway_refund(refund, entity)
-        return refund.status != RefundStatus.FAILED
+            return MSG_GATEWAY_UNKNOWN
+        if not refund.razorpay_refund_id:  # with one, Razorpay itself failed it
+            entity = refund_at_gateway(refund, theirs)
+            if entity is not None:
+                apply_gateway_refund(refund, entity)
+                if refund.status != RefundStatus.FAILED:
+                    return MSG_AT_GATEWAY
+        outside = refunded_outside(refund.razorpay_payment_id, theirs)
+        excess = beyond_captured(refund, outside)
+        if excess:
+            return MSG_REFUNDED_OUTSIDE % {
+                "outside": format_inr(outside),
+                "amount": format_inr(refund.amount),
+                "excess": format_inr(excess),
+            }
+        return None
 
 
 def refund_to_wallet(admin, refund_id, note=""):
     """Give up on the gateway for a failed refund: the amount goes to the wallet now,
-    unless Razorpay turns out to hold it (then it is pending or processed again)."""
-    if _held_at_gateway(admin, refund_id):
-        raise CancellationError(MSG_AT_GATEWAY)
+    unless Razorpay turns out to hold it (then it is pending or processed again) or a
+    dashboard refund already gave back what the wallet would (``_wallet_refusal``)."""
+    refusal = _wallet_refusal(admin, refund_id)
+    if refusal:
+        raise CancellationError(refusal)
     with unit_of_work():
         refund = _failed_refund(admin, refund_id, to_wallet=True)
         wallet = replacement(

@@ -72,6 +72,23 @@ def _refunded_through(razorpay_payment_id):
     )
 
 
+def beyond_captured(refund, outside):
+    """Paise by which ``outside`` (what Razorpay refunded of ``refund``'s payment outside
+    the portal) and our refunds of that payment still standing (``refund`` among them,
+    and any sent to the wallet instead: they name the payment too) exceed what it
+    captured; 0 within. ``_planned`` keeps ours within the captured amount, but does not
+    know of a dashboard refund: this is where the wallet learns of one."""
+    payment = db.session.get(Payment, refund.payment_id) if refund.payment_id else None
+    if payment is None:
+        return 0
+    ours = db.session.scalar(
+        sa.select(sa.func.coalesce(sa.func.sum(Refund.amount), 0)).where(
+            Refund.payment_id == payment.id, Refund.superseded.is_(False)
+        )
+    )
+    return max(0, outside + int(ours or 0) - (payment.captured_amount or payment.amount))
+
+
 @dataclass(frozen=True)
 class Split:
     to_wallet: int
