@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from portal.audit.service import record
-from portal.booking import lifecycle, payment_events, prices
+from portal.booking import lifecycle, paid, payment_events, prices
 from portal.booking.access import require_admin, visit_for
 from portal.booking.errors import (  # noqa: F401  (the callback's messages, re-exported)
     MSG_BAD_SIGNATURE,
@@ -255,9 +255,12 @@ def checkout(actor, visit_id, wallet_paise=0, callback_url=None, *, shown):
 def complete_checkout_callback(params, visit_id=None):
     """Razorpay's checkout came back: verify the signature with the SDK (for an order of
     ``visit_id`` when given), confirm the payment with the gateway, then confirm the visit
-    (idempotent with the webhook, whichever comes first). Raises PaymentError with a fixed
-    message. The return is CSRF-exempt and may be anonymous, so nothing is written unless
-    it is signed and matches: a refused return is only logged."""
+    (idempotent with the webhook, whichever comes first). Returns ``paid.Paid``: what the
+    capture came to (confirmed; or in the wallet when the visit no longer waited for this
+    order, a link sent meanwhile; refunded for a closed account), its ``visit`` as left.
+    Raises PaymentError with a fixed message. The return is CSRF-exempt and may be
+    anonymous, so nothing is written unless it is signed and matches: a refused return is
+    only logged."""
     order_id = _param(params, "razorpay_order_id")
     payment_id = _param(params, "razorpay_payment_id")
     signature = _param(params, "razorpay_signature")
@@ -280,7 +283,7 @@ def complete_checkout_callback(params, visit_id=None):
             )
             raise PaymentError(MSG_BAD_SIGNATURE)
         fetched = _confirmed_return(payin, order_id, payment_id)
-        return _capture(payment, payment_id, fetched, "callback")
+        return paid.paid(_capture(payment, payment_id, fetched, "callback"), payment_id)
 
 
 def hold_after_unpaid_return(actor, visit_id, now=None):
@@ -334,24 +337,13 @@ def _confirmed_return(payin, order_id, payment_id):
         raise PaymentError(MSG_CONFIRMING) from None
 
 
-@dataclass(frozen=True)
-class LinkPaid:
-    """What the page after a paid link may say (the return may be anonymous, opened on a
-    phone): the visit's number, who owns it, and whether it is confirmed now (False: the
-    gateway has yet to confirm the capture, and its webhook will)."""
-
-    visit_id: int
-    number: str
-    owner_ids: frozenset
-    confirmed: bool
-
-
 def complete_link_callback(params):
     """Razorpay's redirect after a payment link was paid (``callback_url``, GET): the
     signature over ``link_id|reference_id|status|payment_id`` verified with the SDK (in
     constant time) for a link of ours, the payment and the link confirmed with the gateway's
     record, then captured as its webhook would capture it (whichever comes first; a replay
-    changes nothing). Returns ``LinkPaid``; raises PaymentError(MSG_BAD_SIGNATURE) with
+    changes nothing). Returns ``paid.Paid`` (what the capture came to: confirmed, still
+    being confirmed, in the wallet, refunded); raises PaymentError(MSG_BAD_SIGNATURE) with
     nothing written for anything unsigned, unknown or not matching."""
     link_id = _param(params, "razorpay_payment_link_id")
     payment_id = _param(params, "razorpay_payment_id")
@@ -378,22 +370,14 @@ def complete_link_callback(params):
             fetched = confirmed_payment(payin, {"id": payment_id})
             confirmed_link(payin, {"id": link_id}, fetched)
         except NotCapturedYet:
-            return _link_paid(payment.visit, confirmed=False)  # its webhook confirms it
+            # its webhook confirms it; a capture recorded already says what it came to
+            return paid.paid(payment.visit, payment_id)
         except Unconfirmed as exc:
             log.error("payment link return not confirmed by the gateway: %s", exc)
             raise PaymentError(MSG_BAD_SIGNATURE) from None
         except GatewayError:
-            return _link_paid(payment.visit, confirmed=False)
-        visit = _capture(payment, payment_id, fetched, "link_callback")
-        return _link_paid(visit, confirmed=visit.status in _PAID)
-
-
-# Confirmed, then partly cancelled or completed: a later reload still says it was confirmed.
-_PAID = (VisitStatus.CONFIRMED, VisitStatus.PARTIALLY_CANCELLED, VisitStatus.COMPLETED)
-
-
-def _link_paid(visit, *, confirmed):
-    return LinkPaid(visit.id, visit.number, frozenset(visit.owner_ids()), confirmed)
+            return paid.paid(payment.visit, payment_id)
+        return paid.paid(_capture(payment, payment_id, fetched, "link_callback"), payment_id)
 
 
 def record_desk_payment(admin, visit_id, receipt_no, *, confirmed_amount):

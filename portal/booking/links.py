@@ -125,6 +125,12 @@ def create_payment_link(admin, visit_id, *, renewing=False):
                     notes={"visit": visit.number, "portal_payment": str(payment.id)},
                     callback_url=link_return_url(),
                 )
+            except BadRequest as exc:
+                if exc.field == "expire_by":
+                    # Razorpay's clock says under 15 minutes ahead (ours said enough, a
+                    # moment earlier): the desk, as the portal's own rule would say.
+                    raise BookingError(MSG_LINK_TOO_LATE) from exc
+                raise PaymentError(MSG_GATEWAY_DOWN) from exc
             except GatewayError as exc:
                 raise PaymentError(MSG_GATEWAY_DOWN) from exc
             payment.razorpay_link_id, payment.link_url = link["id"], link.get("short_url")

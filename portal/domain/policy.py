@@ -25,11 +25,16 @@ PAYOUT_SCHEDULES = ("INSTANT", "WEEKLY", "MONTHLY")
 # audit trail"). A rule, not a default: ``note_min_length`` may ask for more, never less,
 # or one administrator could take the audit trail's notes away (docs/decisions.md).
 NOTE_FLOOR = 10
+# Razorpay refuses a payment link whose ``expire_by`` is under 15 minutes ahead (so does the
+# sandbox): ``link_min_lifetime`` may ask for more, never less, or the portal would offer
+# links the gateway refuses (review r4, docs/decisions.md).
+LINK_LIFETIME_FLOOR = timedelta(minutes=15)
 
 __all__ = [
     "GST_MODES",
     "GST_MODE_PLATFORM_ONLY",
     "GST_MODE_FEE_AND_PLATFORM",
+    "LINK_LIFETIME_FLOOR",
     "NOTE_FLOOR",
     "PAYOUT_SCHEDULES",
     "RefundTier",
@@ -130,7 +135,7 @@ class Policy:
     payment_max_attempts: int = 5  # patient may retry while fewer than this many exist
     link_max_lifetime: timedelta = _h(24)
     link_before_start: timedelta = _h(2)
-    link_min_lifetime: timedelta = timedelta(minutes=15)
+    link_min_lifetime: timedelta = LINK_LIFETIME_FLOOR  # never below it (Razorpay's)
     attention_window: timedelta = _h(24)  # confirmed start this close with payment pending
 
     # --- notifications, completion, reconciliation ---------------------------------------
@@ -157,6 +162,8 @@ class Policy:
                     raise ValueError(f"{f.name} must be a non-negative int, got {value!r}")
         if self.note_min_length < NOTE_FLOOR:
             raise ValueError(f"note_min_length must be at least {NOTE_FLOOR} (POLICY.md)")
+        if self.link_min_lifetime < LINK_LIFETIME_FLOOR:
+            raise ValueError("link_min_lifetime must be at least 15 minutes (Razorpay)")
         if self.default_payout_schedule not in PAYOUT_SCHEDULES:
             raise ValueError(f"default_payout_schedule must be one of {PAYOUT_SCHEDULES}")
         if self.gst_mode not in GST_MODES:

@@ -21,6 +21,7 @@ from decimal import Decimal
 
 from .policy import (
     GST_MODES,
+    LINK_LIFETIME_FLOOR,
     NOTE_FLOOR,
     PAYOUT_SCHEDULES,
     Policy,
@@ -35,6 +36,7 @@ from .text import N_, Text
 __all__ = [
     "CONTROL_FIELDS",
     "FLOORS",
+    "FLOOR_SOURCES",
     "MONEY_FIELDS",
     "NOTE_FLOOR",
     "SECOND_ADMIN_FIELDS",
@@ -92,10 +94,15 @@ CONTROL_FIELDS = frozenset({"note_min_length", "reconciliation_tolerance"})
 # The one rule for "a second administrator approves this change" (service.propose, the
 # form's hints, the flash after saving).
 SECOND_ADMIN_FIELDS = MONEY_FIELDS | CONTROL_FIELDS
-# The lowest value a field may hold: POLICY.md's own rule, which no version goes below.
+# The lowest value a field may hold (stored units), which no version goes below: POLICY.md's
+# own rule, or what the gateway accepts (``FLOOR_SOURCES`` says whose, for the pages).
 # problems() refuses less; from_data() reads a version stored with less (before the floor
 # existed) as the floor, so it still loads and the rule holds.
-FLOORS = {"note_min_length": NOTE_FLOOR}
+FLOORS = {
+    "note_min_length": NOTE_FLOOR,
+    "link_min_lifetime": int(LINK_LIFETIME_FLOOR.total_seconds()),
+}
+FLOOR_SOURCES = {"note_min_length": "POLICY.md", "link_min_lifetime": "Razorpay"}
 
 MSG_PERCENT = "Enter a percentage between 0 and 100."
 MSG_MONEY = "Enter an amount of ₹0 or more (whole paise)."
@@ -132,6 +139,10 @@ MSG_REMINDER_TWICE = N_(
     "time once."
 )
 MSG_LINK = "The shortest link lifetime cannot be longer than the longest."
+MSG_LINK_FLOOR = (
+    "Razorpay refuses a payment link that expires less than 15 minutes ahead: enter 15 "
+    "minutes or more."
+)
 MSG_FAILURES_OVER_ATTEMPTS = (
     "Failed attempts before an alert cannot be more than the payment attempts allowed ({attempts})."
 )
@@ -348,6 +359,9 @@ def problems(data: dict) -> dict:
             check(path, value, lambda v: _is_int(v) and v >= 0, MSG_DURATION)
         elif leaf in _POSITIVE_DURATIONS:
             check(path, value, lambda v: _is_int(v) and v > 0, MSG_POSITIVE)
+            if leaf in _DURATION_FLOORS:
+                floor, message = _DURATION_FLOORS[leaf]
+                check(path, value, lambda v, f=floor: v >= f, message)
         if leaf in _LONGEST:
             longest = _LONGEST[leaf]
             check(
@@ -397,6 +411,10 @@ _DURATIONS = frozenset(
 _POSITIVE_DURATIONS = frozenset(
     {"link_max_lifetime", "link_before_start", "link_min_lifetime", "attention_window"}
 )
+
+
+# A duration with a floor (``FLOORS``) and what is said under it.
+_DURATION_FLOORS = {"link_min_lifetime": (FLOORS["link_min_lifetime"], MSG_LINK_FLOOR)}
 
 
 _DAY = 86_400

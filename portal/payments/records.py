@@ -58,6 +58,13 @@ def paid_for_nothing(payment):
     return payment.unapplied
 
 
+def refunded_to_source(payment):
+    """The payment's capture (one that paid for nothing) was for a closed account: refunded
+    to where it came from, not put in the wallet (its timeline's one capture event says
+    which)."""
+    return any(a.event == CAPTURED_FOR_CLOSED_ACCOUNT for a in payment.attempts)
+
+
 def captured_under(payment, razorpay_payment_id):
     """Captured already under this gateway payment id: a repeat of the capture moves
     nothing, and an authorization of it adds nothing."""

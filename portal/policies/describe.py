@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from decimal import Decimal
 
-from portal.domain.policy_data import at_floor, flatten
+from portal.domain.policy_data import FLOOR_SOURCES, at_floor, flatten
 from portal.domain.rates import bps_to_text, format_inr, paise_to_text, percent_text
 from portal.domain.timezone import CLINIC_TZ
 from portal.policies import queries
@@ -146,7 +146,8 @@ def value_rows(values):
 def shown(path, value):
     """(label, text) of a stored value as people read it, by the form's own units; "—"
     when the version before had no such value; one stored under its floor (before the floor
-    existed) says what applies: "0 (applied as 10, POLICY.md's floor)"."""
+    existed) says what applies: "0 (applied as 10, POLICY.md's floor)", "5 (applied as 15,
+    Razorpay's floor)"."""
     label, kind = label_of(path)
     if value is None:
         return label, "—"
@@ -154,7 +155,8 @@ def shown(path, value):
         text = to_text(kind, value)
         applied = at_floor(path, value)
         if applied != value:
-            text = f"{text} (applied as {to_text(kind, applied)}, POLICY.md's floor)"
+            source = FLOOR_SOURCES[path]
+            text = f"{text} (applied as {to_text(kind, applied)}, {source}'s floor)"
         return label, text
     except (TypeError, ValueError):
         return label, str(value)

@@ -102,7 +102,7 @@ def test_coupon_spread_pro_rata_with_partial_wallet(world, users, gateway):
     assert result.payment.amount == 73_301 and result.redirect_url
     assert prices.wallet_balance(patient.id) == 0 and balance(WALLET_RESERVED) == 30_000
     assert gateway.sandbox.store.orders[result.payment.razorpay_order_id]["amount"] == 73_301
-    visit = checkout.complete_checkout_callback(gateway.pay(result.payment.razorpay_order_id))
+    visit = checkout.complete_checkout_callback(gateway.pay(result.payment.razorpay_order_id)).visit
     assert visit.status == "CONFIRMED"
     for item, w in zip(visit.items, [13_840, 9_226, 6_934]):
         assert (item.wallet_paid, item.paid_amount - item.wallet_paid) == (w, item.gateway_paid)
@@ -412,7 +412,7 @@ def test_payment_confirms_the_coupon_use_of_its_own_visit_only(world, users, gat
     for visit_id in (with_coupon, without):
         result = quoted_checkout(patient, visit_id, 0, "http://portal.test/cb")
         params = gateway.pay(result.payment.razorpay_order_id)
-        assert checkout.complete_checkout_callback(params).status == "CONFIRMED"
+        assert checkout.complete_checkout_callback(params).visit.status == "CONFIRMED"
     db.session.expire_all()
     uses = db.session.scalars(sa.select(CouponRedemption)).all()
     # The use taken at checkout counts for good once paid; the other visit has none.
@@ -450,7 +450,7 @@ def pay_with_coupon(world, gateway, user, hour, doctor):
     visits.apply_coupon(user, visit_id, "SAVE10")
     result = quoted_checkout(user, visit_id, 0, "http://portal.test/cb")
     params = gateway.pay(result.payment.razorpay_order_id)
-    assert checkout.complete_checkout_callback(params).status == "CONFIRMED"
+    assert checkout.complete_checkout_callback(params).visit.status == "CONFIRMED"
     return visit_id
 
 

@@ -54,6 +54,31 @@ def test_a_late_capture_after_closing_revives_nothing_and_is_refunded(world, use
     _refunded_to_source(patient.id, result.payment.amount, gateway)
 
 
+def test_the_return_of_a_capture_refunded_for_a_closed_account_says_so(
+    world, users, gateway, clock
+):
+    """The same late capture, its checkout return arriving: the return's answer says the
+    money is being refunded to its source (``paid.Outcome.REFUNDED``), never that the
+    visit is being confirmed, nor that it is in a wallet nobody can use (review r4)."""
+    from portal.booking.paid import MESSAGES, Outcome
+
+    patient = _patient(users, world)
+    visit_id = visits.add_item(
+        patient, patient_id=patient.id, service_id=world.consult,
+        provider_ids=[world.doctors[0]], clinic_id=world.clinic, start_at=at(1, 10),
+    ).master_id  # fmt: skip
+    result = quoted_checkout(patient, visit_id, callback_url=CALLBACK)
+    clock.shift(timedelta(minutes=31))
+    assert expire_holds() == 1
+    closure.close_account(patient.id, PASSWORD, True)
+    params = gateway.pay(result.payment.razorpay_order_id)
+    paid = checkout.complete_checkout_callback(params, visit_id)
+    assert paid.outcome == Outcome.REFUNDED and paid.elsewhere
+    assert "refunded" in MESSAGES[Outcome.REFUNDED] and "wallet" not in paid.message
+    assert checkout.complete_checkout_callback(params, visit_id).outcome == Outcome.REFUNDED
+    _refunded_to_source(patient.id, result.payment.amount, gateway)
+
+
 def _refunded_to_source(patient_id, amount, gateway):
     """One gateway refund of all of ``amount`` to the capture, processed at Razorpay; the
     closed wallet untouched; an admin alerted; the patient sent nothing."""

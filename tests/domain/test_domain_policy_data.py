@@ -96,6 +96,9 @@ def test_a_field_missing_from_an_old_version_keeps_its_default():
             pd.MSG_REMINDER_MINUTES % {"minutes": "15.0167"},
         ),
         ({"link_min_lifetime": 2 * 86400}, "link_min_lifetime", pd.MSG_LINK),
+        # Razorpay refuses a link expiring under 15 minutes ahead (review r4).
+        ({"link_min_lifetime": 14 * 60}, "link_min_lifetime", pd.MSG_LINK_FLOOR),
+        ({"link_min_lifetime": 60}, "link_min_lifetime", pd.MSG_LINK_FLOOR),
         # Upper bounds: a duration no clinic means (and no timedelta or date can hold).
         (
             {"link_max_lifetime": 999_999_999_999 * 3600},
@@ -237,6 +240,20 @@ def test_edits_of_money_and_controls_are_told_apart():
     assert not pd.needs_second_admin(DATA, edited(payment_max_attempts=6))
     assert not pd.needs_second_admin(DATA, edited(reconciliation_run_time="05:00"))
     assert pd.changed_paths(DATA, edited(gst_bps=1200)) == {"gst_bps": (1800, 1200)}
+
+
+def test_a_link_lifetime_stored_under_razorpays_floor_is_read_as_the_floor():
+    """A version saved before the floor (any positive duration was accepted) still loads,
+    and links are made at least 15 minutes ahead, as Razorpay asks."""
+    assert pd.from_data({**DATA, "link_min_lifetime": 300}).link_min_lifetime == timedelta(
+        minutes=15
+    )
+    assert pd.from_data({**DATA, "link_min_lifetime": 1200}).link_min_lifetime == timedelta(
+        minutes=20
+    )
+    assert pd.problems({**DATA, "link_min_lifetime": 900}) == {}
+    with pytest.raises(ValueError, match="at least 15 minutes"):
+        DEFAULT_POLICY.with_changes(link_min_lifetime=timedelta(minutes=14))
 
 
 def test_unknown_paths_are_ignored():

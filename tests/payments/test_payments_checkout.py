@@ -71,7 +71,7 @@ def test_webhooks_three_times_before_and_after_the_callback_confirm_once(
         post_webhook(app, payload, f"evt_before_{n}")
     assert fresh(visit_id).status == "CONFIRMED"
 
-    visit = checkout.complete_checkout_callback(params)
+    visit = checkout.complete_checkout_callback(params).visit
     assert visit.status == "CONFIRMED"
     checkout.complete_checkout_callback(params)
     for n in range(3):
@@ -114,7 +114,7 @@ def test_webhook_alone_confirms_and_the_callback_changes_nothing(world, users, g
     params = gateway.pay(result.payment.razorpay_order_id)
     gateway.deliver()
     assert fresh(visit_id).status == "CONFIRMED"
-    assert checkout.complete_checkout_callback(params).status == "CONFIRMED"
+    assert checkout.complete_checkout_callback(params).visit.status == "CONFIRMED"
     assert confirmations(visit_id) == 1
 
 
@@ -130,7 +130,7 @@ def test_repeat_captures_of_a_confirmed_payment_do_not_ask_the_gateway(
     visit_id = hold(world, patient)
     result = quoted_checkout(patient, visit_id, callback_url=CALLBACK)
     params = gateway.pay(result.payment.razorpay_order_id)
-    assert checkout.complete_checkout_callback(params).status == "CONFIRMED"
+    assert checkout.complete_checkout_callback(params).visit.status == "CONFIRMED"
     fetched = []
     real = RazorpayPayIn.fetch_payment
     monkeypatch.setattr(
@@ -207,7 +207,7 @@ def test_late_payment_revives_the_visit_when_the_slot_is_free(world, users, gate
     assert [(p.kind, p.status, p.amount) for p in late] == [("ORDER", "SUCCESSFUL", 47_950)]
     assert db.session.get(Payment, result.payment.id).status == "EXPIRED"
     assert prices.wallet_balance(patient.id) == 0 and balance(WALLET_RESERVED) == 0
-    assert checkout.complete_checkout_callback(params).status == "CONFIRMED"
+    assert checkout.complete_checkout_callback(params).visit.status == "CONFIRMED"
     assert confirmations(visit_id) == 1
 
 

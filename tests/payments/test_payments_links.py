@@ -6,7 +6,7 @@ import pytest
 
 from portal import jobs
 from portal.booking import checkout, links, lookup, visits
-from portal.booking.errors import BookingError, PermissionDenied
+from portal.booking.errors import BookingError, PaymentError, PermissionDenied
 from portal.booking.tasks import expire_holds
 from portal.db import utcnow
 from portal.extensions import db
@@ -55,6 +55,21 @@ def test_payment_link_too_close_to_the_start(world, users, gateway, clock):
         links.create_payment_link(admin, visit_id)
     with pytest.raises(PermissionDenied):
         links.create_payment_link(users(world.patients[0]), visit_id)
+
+
+def test_a_link_razorpay_refuses_as_too_soon_says_take_it_at_the_desk(world, users, gateway):
+    """The portal's own rule passes (16 min ahead by its clock), but Razorpay refuses an
+    ``expire_by`` under 15 minutes ahead by its own (a clock ahead, a slow request): the
+    admin is told the desk is the way, not "Payments are unavailable right now", which no
+    retry changes (review r4). Nothing is written."""
+    admin, visit_id = admin_hold(world, users, at(0, 10, 16))  # 08:00 now: 08:16 expiry
+    gateway.sandbox.advance(120)  # Razorpay's clock 2 min ahead: 14 min by its reckoning
+    with pytest.raises(BookingError) as refused:
+        links.create_payment_link(admin, visit_id)
+    assert refused.value.message == links.MSG_LINK_TOO_LATE
+    assert not isinstance(refused.value, PaymentError)
+    assert not gateway.sandbox.store.links
+    assert lookup.get_visit(visit_id).payments == []
 
 
 def test_payment_link_paid_confirms(world, users, gateway):

@@ -25,7 +25,7 @@ def test_the_webhooks_after_a_confirmed_checkout_stay_within_their_budgets(
     visit_id = hold(world, patient)
     result = quoted_checkout(patient, visit_id, 10_000, CALLBACK)
     params = gateway.pay(result.payment.razorpay_order_id)
-    assert checkout.complete_checkout_callback(params).status == "CONFIRMED"
+    assert checkout.complete_checkout_callback(params).visit.status == "CONFIRMED"
 
     webhooks = gateway.sandbox.webhooks
     queued = list(webhooks.pending)

@@ -38,7 +38,7 @@ def _paid(world, users, gateway, returned):
     result = quoted_checkout(patient, visit_id, callback_url=CALLBACK)
     params = gateway.pay(result.payment.razorpay_order_id)
     if returned:
-        assert checkout.complete_checkout_callback(params).status == "CONFIRMED"
+        assert checkout.complete_checkout_callback(params).visit.status == "CONFIRMED"
     return visit_id, params
 
 
@@ -76,7 +76,7 @@ def test_a_capture_before_the_return_is_captured_by_its_job(world, users, gatewa
     assert fresh(visit_id).status == "CONFIRMED"
     # The authorization came first, while nothing was captured: its line is there.
     assert _timeline(visit_id).count("authorized") == 1
-    assert checkout.complete_checkout_callback(params).status == "CONFIRMED"
+    assert checkout.complete_checkout_callback(params).visit.status == "CONFIRMED"
     assert confirmations(visit_id) == 1
 
 
@@ -147,7 +147,7 @@ def test_an_authorization_read_before_the_capture_committed_adds_nothing(world, 
     visit_id, params = _paid(world, users, gateway, returned=False)
     (payment,) = [p for p in fresh(visit_id).payments if p.razorpay_order_id]
     payment_id = payment.id
-    assert checkout.complete_checkout_callback(params).status == "CONFIRMED"
+    assert checkout.complete_checkout_callback(params).visit.status == "CONFIRMED"
     stale = db.session.get(Payment, payment_id)
     set_committed_value(stale, "captured_amount", None)  # as it was read before
     payment_events.authorized(

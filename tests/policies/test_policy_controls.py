@@ -163,3 +163,33 @@ def test_the_form_refuses_a_note_under_the_floor_and_says_who_decides(
         "a second administrator must approve it before it applies (it changes Shortest audit note)"
         in saved
     )
+
+
+def test_the_form_refuses_a_link_lifetime_razorpay_would_refuse(app, client, make_user, login):
+    """Razorpay refuses a payment link expiring under 15 minutes ahead: the form says the
+    floor in the field's own unit (minutes), and refuses less beside the field."""
+    login(make_user("admin"))
+    page = client.get("/admin/policy").get_data(as_text=True)
+    field = re.search(
+        r'<div class="field[^"]*">\s*<label for="link_min_lifetime".*?</div>', page, re.S
+    )
+    assert "At least 15 (Razorpay)." in field.group(0)
+    answer = client.post("/admin/policy", data=form_data(app, link_min_lifetime="5"))
+    assert answer.status_code == 422
+    field = re.search(
+        r'<div class="field[^"]*">\s*<label for="link_min_lifetime".*?</div>',
+        answer.get_data(as_text=True),
+        re.S,
+    )
+    assert html.escape(pd.MSG_LINK_FLOOR) in field.group(0)
+    assert count_versions(app) == 0
+
+
+def test_a_link_lifetime_stored_under_the_floor_says_what_applies():
+    from portal.policies.describe import shown
+
+    assert shown("link_min_lifetime", 300) == (
+        "Link lives at least (minutes)",
+        "5 (applied as 15, Razorpay's floor)",
+    )
+    assert shown("note_min_length", 0)[1] == "0 (applied as 10, POLICY.md's floor)"

@@ -17,7 +17,7 @@ from wtforms.validators import Length, Optional
 
 from portal.domain.ids import is_digits
 from portal.domain.policy import GST_MODES, PAYOUT_SCHEDULES
-from portal.domain.policy_data import FLOORS, flatten, second_admin_decides
+from portal.domain.policy_data import FLOOR_SOURCES, FLOORS, flatten, second_admin_decides
 from portal.policies.describe import SPEC, UNIT_SECONDS, to_text
 from portal.web.forms.base import PortalForm
 from portal.web.forms.booking import options
@@ -34,7 +34,7 @@ MSG_WHOLE = "Enter a whole number."
 MSG_LIST = "Enter whole minutes separated by commas, e.g. 1440, 60, 15."
 MSG_TIME = "Enter a time of day as HH:MM."
 HINT_SECOND_ADMIN = "A change needs a second administrator."
-HINT_FLOOR = "At least {floor} (POLICY.md)."
+HINT_FLOOR = "At least {floor} ({source})."
 
 
 def field_name(path: str) -> str:
@@ -133,13 +133,15 @@ def sections():
 
 def hints():
     """{field name: hint} from the domain's rules, so the form says them where they apply:
-    a value POLICY.md puts a floor under, and the values a second administrator decides
-    (``policy_data.second_admin_decides``, the rule ``service.propose`` applies)."""
+    a value with a floor (POLICY.md's, or Razorpay's), and the values a second
+    administrator decides (``policy_data.second_admin_decides``, the rule
+    ``service.propose`` applies)."""
     out = {}
-    for _, path, _, _ in SPEC:
+    for _, path, _, kind in SPEC:
         parts = []
-        if path in FLOORS:
-            parts.append(HINT_FLOOR.format(floor=FLOORS[path]))
+        if path in FLOORS:  # in the field's own unit (15 minutes, not 900 seconds)
+            floor = to_text(kind, FLOORS[path])
+            parts.append(HINT_FLOOR.format(floor=floor, source=FLOOR_SOURCES[path]))
         if second_admin_decides(path):
             parts.append(HINT_SECOND_ADMIN)
         if parts:

@@ -6,13 +6,15 @@ sends no session cookie with it (SameSite=Lax), so that answer must not touch th
 a flash there would set a new session cookie holding only the flash, replacing the
 patient's and signing them out. The POST verifies and writes (the signature is the proof),
 then redirects to a signed-in GET with one of these codes, which tells the patient (with
-the ownership check and, for a visit, what is left of its hold). A code, not the gateway's
+the ownership check and, for a visit, what is left of its hold; a capture that did not pay
+the visit, its ``booking.paid.Outcome``: ``wallet``, ``refunded``). A code, not the gateway's
 fields: the signature stays out of the address bar, the history and the logs, and the GET
 shows a fixed message for a fixed code, never text from the request."""
 
 from flask import abort
 
 from portal.booking.errors import MSG_BAD_SIGNATURE, MSG_CONFIRMING, MSG_NOT_PAID, PaymentError
+from portal.booking.paid import ELSEWHERE, Outcome
 from portal.extensions import csrf
 
 PAID = "paid"
@@ -37,6 +39,12 @@ def posted_params(form):
 def outcome_of(exc):
     """The code for a return that did not pay (``PaymentError`` with a fixed message)."""
     return next((code for code, message in UNPAID.items() if message == exc.message), "unverified")
+
+
+def paid_elsewhere(code):
+    """The ``booking.paid.Outcome`` a code stands for when the payment was captured but
+    did not pay the visit (in the wallet, refunded), else None."""
+    return Outcome(code) if code in ELSEWHERE else None
 
 
 def unpaid_error(code):

@@ -22,6 +22,7 @@ from portal.accounts import queries as account_queries
 from portal.booking import checkout as booking_checkout
 from portal.booking import errors as booking_errors
 from portal.booking import lifecycle, queries
+from portal.booking import paid as booking_paid
 from portal.booking import prices as booking_prices
 from portal.booking import receipts as booking_receipts
 from portal.booking import visits as booking_visits
@@ -518,14 +519,14 @@ def pay(visit_id):
 
 
 def _verify(params, visit_id):
-    """Check the gateway's answer and, when it paid, confirm the visit: None then, else the
-    PaymentError (its message a fixed text, never the request's). Needs no session: the
-    signature over this visit's order is the proof, and without it nothing is written."""
+    """Check the gateway's answer and, when it paid, capture it: the ``paid.Paid`` then
+    (what the capture came to), else the PaymentError (its message a fixed text, never the
+    request's). Needs no session: the signature over this visit's order is the proof, and
+    without it nothing is written."""
     try:
-        booking_checkout.complete_checkout_callback(params, visit_id=visit_id)
+        return booking_checkout.complete_checkout_callback(params, visit_id=visit_id)
     except PaymentError as exc:
         return exc
-    return None
 
 
 def _confirmation(visit_id):
@@ -544,21 +545,36 @@ def _tell_unpaid(exc, visit_id):
     return redirect(url_for("patient.visit", visit_id=visit_id), 303)
 
 
+def _tell_paid(outcome, number, visit_id):
+    """Back to the signed-in owner's visit page, told what the payment came to
+    (``booking.paid``'s words): where the money went when it did not pay the visit."""
+    flash(translate(booking_paid.message(outcome, number)), booking_paid.LEVELS[outcome])
+    return redirect(url_for("patient.visit", visit_id=visit_id), 303)
+
+
 @bp.get("/visits/<int:visit_id>/paid")
 def visit_paid(visit_id):
     """Where the (sandbox) checkout returns, with razorpay_* or error[...] query params."""
     get_owned_or_404(MasterBooking, visit_id)
     # visit_id from here on: the callback's commit expires the loaded visit.
-    unpaid = _verify(gateway_returns.callback_params(request.args), visit_id)
-    return _confirmation(visit_id) if unpaid is None else _tell_unpaid(unpaid, visit_id)
+    answer = _verify(gateway_returns.callback_params(request.args), visit_id)
+    if isinstance(answer, PaymentError):
+        return _tell_unpaid(answer, visit_id)
+    if answer.elsewhere:  # into the wallet (or refunded): no confirmation to wait for
+        return _tell_paid(answer.outcome, answer.number, visit_id)
+    return _confirmation(visit_id)
 
 
 @bp.get("/visits/<int:visit_id>/returned")
 def visit_returned(visit_id):
-    """Where the gateway's POST return sends the browser when it did not pay: ``?outcome=``
-    a fixed code (``gateway_returns``), told here, where the session is."""
-    get_owned_or_404(MasterBooking, visit_id)
-    unpaid = gateway_returns.unpaid_error(request.args.get("outcome"))
+    """Where the gateway's POST return sends the browser when it did not pay the visit:
+    ``?outcome=`` a fixed code (``gateway_returns``), told here, where the session is."""
+    visit = get_owned_or_404(MasterBooking, visit_id)
+    code = request.args.get("outcome")
+    elsewhere = gateway_returns.paid_elsewhere(code)
+    if elsewhere is not None:
+        return _tell_paid(elsewhere, visit.number, visit_id)
+    unpaid = gateway_returns.unpaid_error(code)
     if unpaid is None:  # no such code: the page, nothing said
         return redirect(url_for("patient.visit", visit_id=visit_id), 303)
     return _tell_unpaid(unpaid, visit_id)
@@ -570,10 +586,13 @@ def gateway_post_return(visit_id):
     session alone (``gateway_returns``). Verified and written here; the redirect that
     follows is a top-level GET, where the session (and the ownership check) is back."""
     leave_alone()  # whatever is done below, no session cookie to replace the browser's
-    unpaid = _verify(gateway_returns.posted_params(request.form), visit_id)
-    if unpaid is None:
+    answer = _verify(gateway_returns.posted_params(request.form), visit_id)
+    if isinstance(answer, PaymentError):
+        outcome = gateway_returns.outcome_of(answer)
+    elif answer.elsewhere:
+        outcome = answer.outcome  # told on the GET, as a code of its own
+    else:
         return _confirmation(visit_id)
-    outcome = gateway_returns.outcome_of(unpaid)
     return redirect(url_for("patient.visit_returned", visit_id=visit_id, outcome=outcome), 303)
 
 
@@ -582,8 +601,9 @@ def payment_link_paid():
     sent by SMS or mail, or the one the visit page's Pay opened), with razorpay_* query
     params. Public: the link is often opened on a phone that is not signed in. Only a
     signed return of one of our links is acted on (``complete_link_callback``); the page
-    names the visit's number and nothing else of the patient. Its owner, signed in, goes to
-    the visit's own page."""
+    names the visit's number and nothing else of the patient, and says what the payment
+    came to (``booking.paid``). Its owner, signed in, goes to the visit's own page, told
+    the same words."""
     try:
         paid = booking_checkout.complete_link_callback(
             gateway_returns.callback_params(request.args)
@@ -591,11 +611,7 @@ def payment_link_paid():
     except PaymentError:
         return render(LINK_PAID, paid=None), 400
     if current_user.is_authenticated and current_user.id in paid.owner_ids:
-        if paid.confirmed:
-            flash(N_("Payment received. Your visit is confirmed."), "success")
-        else:
-            flash(booking_errors.MSG_CONFIRMING, "info")
-        return redirect(url_for("patient.visit", visit_id=paid.visit_id), 303)
+        return _tell_paid(paid.outcome, paid.number, paid.visit_id)
     return render(LINK_PAID, paid=paid)
 
 

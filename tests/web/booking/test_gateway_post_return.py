@@ -66,6 +66,30 @@ def test_a_paid_post_return_keeps_the_patient_signed_in(app, client, login, worl
     assert page.status_code == 200 and "Your visit is booked" in page.get_data(as_text=True)
 
 
+def test_a_post_return_whose_money_went_to_the_wallet_says_so(app, client, login, world, gateway):
+    """The order paid while the desk's link replaced it: its money went to the wallet.
+    The POST return hands the outcome on as a code (``wallet``) and the signed-in GET
+    says where the money went, not the confirmation page's "waiting" (review r4)."""
+    from portal.accounts.models import User
+    from portal.booking import links
+    from portal.booking.paid import MESSAGES, Outcome
+
+    visit_id, _ = hold(app, world)
+    login(world.patient)
+    fields = _returned_fields(client, visit_id, "success")
+    with app.app_context():
+        links.create_payment_link(db.session.get(User, world.admin.id), visit_id)
+        number = db.session.get(MasterBooking, visit_id).number
+        db.session.remove()
+    answer = post_cross_site(app, f"/me/visits/{visit_id}/paid", fields)
+    assert answer.status_code == 303 and "outcome=wallet" in answer.location
+    told = client.get(answer.location)
+    assert told.status_code == 303 and told.location.endswith(f"/me/visits/{visit_id}")
+    page = client.get(told.location).get_data(as_text=True)
+    assert MESSAGES[Outcome.IN_WALLET] % {"number": number} in page
+    assert not FLASH.findall(page)  # no "Payment not completed"
+
+
 def test_the_outcome_address_tells_only_fixed_outcomes_and_only_to_the_owner(
     app, client, login, world, gateway
 ):
@@ -86,3 +110,9 @@ def test_every_unpaid_outcome_stands_for_its_fixed_message():
         assert gateway_returns.unpaid_error(code).message == message
     assert gateway_returns.unpaid_error("Card declined") is None
     assert gateway_returns.unpaid_error(gateway_returns.PAID) is None
+    # A capture that did not pay the visit is a code of its own, never an unpaid one.
+    for code in ("wallet", "refunded"):
+        assert gateway_returns.paid_elsewhere(code) is not None
+        assert gateway_returns.unpaid_error(code) is None
+    assert gateway_returns.paid_elsewhere("confirmed") is None
+    assert gateway_returns.paid_elsewhere("Call us") is None

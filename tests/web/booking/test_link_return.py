@@ -5,6 +5,7 @@ and the visit waited for the webhook. Public (a phone not signed in): acted on o
 signed, and handled as the webhook would handle the capture, once."""
 
 import re
+from html import unescape
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
@@ -13,12 +14,15 @@ import sqlalchemy as sa
 from portal.accounts.models import User
 from portal.booking import links
 from portal.booking.models import MasterBooking
+from portal.booking.paid import MESSAGES, Outcome
 from portal.extensions import db
 from portal.ledger import accounts as chart
 from portal.ledger.models import LedgerTransaction
 from portal.ledger.service import balance
 from portal.payments.models import Payment, PaymentAttempt
+from tests.booking.factories import quoted_checkout
 from tests.pages import a_second_later, without_csrf
+from tests.refunds.helpers import quoted_admin_cancel
 from tests.web.booking.helpers import hold
 
 RETURN = "/me/links/paid"
@@ -161,7 +165,9 @@ def test_the_visits_patient_signed_in_goes_to_the_visit_page(app, client, login,
     page = client.get(RETURN, query_string=params)
     assert page.status_code == 303 and page.location.endswith(f"/me/visits/{visit_id}")
     html = client.get(page.location).get_data(as_text=True)
-    assert "Payment received. Your visit is confirmed." in html
+    with app.app_context():
+        number = db.session.get(MasterBooking, visit_id).number
+    assert MESSAGES[Outcome.CONFIRMED] % {"number": number} in html
 
 
 def test_the_page_is_said_in_hindi(app, client, world, gateway):
@@ -194,3 +200,79 @@ def test_a_payment_not_captured_yet_is_being_confirmed_and_its_webhook_confirms(
     gateway.deliver_pending(force=True)
     assert _state(app, visit_id)[0] == "CONFIRMED"
     assert "is confirmed." in client.get(RETURN, query_string=params).get_data(as_text=True)
+
+
+def _said(html):
+    """The page's one sentence about the payment (unescaped)."""
+    return unescape(re.search(r'<p id="link-paid"[^>]*>([^<]*)</p>', html).group(1))
+
+
+def _rows(app, visit_id):
+    with app.app_context():
+        return [
+            tuple(r)
+            for r in db.session.execute(
+                sa.select(Payment.kind, Payment.status, Payment.unapplied)
+                .where(Payment.master_id == visit_id)
+                .order_by(Payment.id)
+            )
+        ]
+
+
+def test_a_link_paid_after_an_order_replaced_it_says_the_money_is_in_the_wallet(
+    app, client, login, world, gateway
+):
+    """The patient pays the SMS link; before its return (or webhook) arrives, the visit's
+    Pay (a second tab, the back button) replaced the link with an order. The link's money
+    is captured as unapplied, into the wallet, and the visit still waits for the order.
+    Before, the return page said "confirming ... no need to pay again" (review r4): it says
+    where the money went now, and so does the signed-in patient's visit page."""
+    visit_id, _, link_url = _linked(app, world)
+    params = dict(parse_qsl(urlsplit(_pay(client, link_url)).query))
+    with app.app_context():
+        quoted_checkout(db.session.get(User, world.patient.id), visit_id, 0, "http://x/cb")
+        number = db.session.get(MasterBooking, visit_id).number
+    page = client.get(RETURN, query_string=params)  # a phone, not signed in
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200
+    assert ("LINK", "SUCCESSFUL", True) in _rows(app, visit_id)  # to the wallet
+    with app.app_context():
+        assert db.session.get(MasterBooking, visit_id).status == "PENDING_PAYMENT"
+    assert "no need to pay again" not in html
+    assert _said(html) == MESSAGES[Outcome.IN_WALLET] % {"number": number}
+    assert "<h1>Payment added to your wallet</h1>" in html
+    login(world.patient)
+    told = client.get(RETURN, query_string=params)  # reloaded, signed in: the same words
+    assert told.status_code == 303 and told.location.endswith(f"/me/visits/{visit_id}")
+    visit_page = client.get(told.location).get_data(as_text=True)
+    assert MESSAGES[Outcome.IN_WALLET] % {"number": number} in visit_page
+    assert _rows(app, visit_id).count(("LINK", "SUCCESSFUL", True)) == 1  # captured once
+
+
+def test_the_wallet_outcome_is_said_in_hindi(app, client, world, gateway):
+    visit_id, _, link_url = _linked(app, world)
+    params = dict(parse_qsl(urlsplit(_pay(client, link_url)).query))
+    with app.app_context():
+        quoted_checkout(db.session.get(User, world.patient.id), visit_id, 0, "http://x/cb")
+    client.post("/language", data={"language": "hi", "next": "/"})
+    html = client.get(RETURN, query_string=params).get_data(as_text=True)
+    assert "वॉलेट" in _said(html) and "did not pay" not in html, _said(html)
+
+
+def test_a_reload_after_the_visit_was_cancelled_says_it_was_paid_then_cancelled(
+    app, client, world, gateway
+):
+    """The link paid and confirmed the visit; the visit is cancelled later; the return
+    page opened again (the phone's history) says so, not "we are confirming" (review r4)."""
+    visit_id, _, link_url = _linked(app, world)
+    params = dict(parse_qsl(urlsplit(_pay(client, link_url)).query))
+    assert client.get(RETURN, query_string=params).status_code == 200  # confirmed
+    with app.app_context():
+        visit = db.session.get(MasterBooking, visit_id)
+        number, item_id = visit.number, visit.items[0].id
+        admin = db.session.get(User, world.admin.id)
+        quoted_admin_cancel(admin, item_id, "Clinic closed that day", mode="clinic")
+        assert db.session.get(MasterBooking, visit_id).status == "CANCELLED"
+    html = client.get(RETURN, query_string=params).get_data(as_text=True)
+    assert _said(html) == MESSAGES[Outcome.CANCELLED] % {"number": number}
+    assert "confirming" not in html.lower()

@@ -21,6 +21,7 @@ from tests.web.booking.helpers import (
     hx,
     pay_fields,
     pay_on_sandbox,
+    returned_from_sandbox,
     slot,
 )
 
@@ -604,6 +605,44 @@ def test_checkout_goes_to_the_sandbox_and_back_to_a_confirmation(
     assert GSTIN in receipt and re.search(r"Tax invoice \S+", receipt)
     assert "Exempt health care" in receipt and "₹500.00" in receipt  # F exempt
     assert "₹100.00" in receipt and "₹429.50" in receipt  # wallet + online
+
+
+def test_an_order_paid_after_a_link_replaced_it_says_the_money_is_in_the_wallet(
+    app, client, login, world, gateway
+):
+    """The patient pays the checkout's order; before the browser is back, the desk sends a
+    payment link (which abandons the order). The order's money goes to the wallet as a
+    late payment and the visit waits for the link. Before, the return landed on "We are
+    waiting for the payment gateway to confirm" for good (review r4); it is the visit's
+    page now, saying where the money went, in the link return's own words."""
+    from portal.accounts.models import User
+    from portal.booking import links
+    from portal.booking.paid import MESSAGES, Outcome
+    from portal.payments.models import Payment
+
+    visit_id, _ = hold(app, world)
+    login(world.patient)
+    back = returned_from_sandbox(client, visit_id)
+    with app.app_context():
+        links.create_payment_link(db.session.get(User, world.admin.id), visit_id)
+        number = db.session.get(MasterBooking, visit_id).number
+    answer = client.get(back.path, query_string=back.query)
+    assert answer.status_code == 303 and answer.location.endswith(f"/me/visits/{visit_id}")
+    html = client.get(answer.location).get_data(as_text=True)
+    assert "We are waiting for the payment gateway to confirm" not in html
+    assert MESSAGES[Outcome.IN_WALLET] % {"number": number} in html
+    assert _visit(app, visit_id)[0] == "PENDING_PAYMENT"  # the link still to be paid
+    with app.app_context():
+        rows = db.session.execute(
+            sa.select(Payment.kind, Payment.status, Payment.unapplied).where(
+                Payment.master_id == visit_id
+            )
+        ).all()
+    assert ("ORDER", "SUCCESSFUL", True) in [tuple(r) for r in rows]  # to the wallet
+    client.post("/language", data={"language": "hi", "next": "/"})
+    again = client.get(back.path, query_string=back.query)  # reloaded, in Hindi: the same
+    hindi = client.get(again.location).get_data(as_text=True)
+    assert "वॉलेट" in hindi and "did not pay" not in hindi
 
 
 def test_a_boosted_pay_goes_to_the_gateway_by_hx_redirect_and_a_refusal_keeps_the_address(
