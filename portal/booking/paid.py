@@ -38,7 +38,7 @@ MESSAGES = {
         "will get a message once it is confirmed; there is no need to pay again."
     ),
     Outcome.CANCELLED: N_(
-        "Your payment for visit %(number)s was received and confirmed it; the visit has "
+        "Your payment for visit %(number)s was received and confirmed the visit, which has "
         "since been cancelled. Any refund is shown on the visit's page."
     ),
     Outcome.IN_WALLET: N_(
