@@ -131,6 +131,32 @@ def test_the_maker_withdraws_and_nothing_is_left(app, client, login, maker, chec
     assert _account(app, ASHA["email"]) == [] and _mails(app, ASHA["email"]) == []
 
 
+def test_the_flash_after_a_decision_is_the_approvals_sources_word(
+    app, client, login, maker, checker, monkeypatch
+):
+    """The maker's own rejection flashes "Withdrawn.", a checker's "Rejected.": words the
+    kind's source gives (``ApprovalSource.outcome``), which the page only shows. Were the
+    source to word it otherwise, the page would follow (not a choice of its own)."""
+    from portal.approvals.sources import ApprovalSource
+
+    login(maker)
+    client.post("/admin/users/invite", data=ASHA)
+    client.post("/admin/users/invite", data={**ASHA, "email": "kiran.admin@example.com"})
+    first, second = _read(app, sa.select(AdminAccessRequest.id).order_by(AdminAccessRequest.id))
+    client.post(f"/admin/approvals/admin_account/{first}/reject")
+    assert "Withdrawn." in flashes(client, "/admin/approvals")
+    client.post("/auth/logout")
+    login(checker)
+    monkeypatch.setattr(
+        ApprovalSource,
+        "outcome",
+        lambda source, decision, decided: f"{source.label} request {decided.id}: {decision}.",
+        raising=False,
+    )
+    client.post(f"/admin/approvals/admin_account/{second}/reject")
+    assert f"Admin account request {second}: reject." in flashes(client, "/admin/approvals")
+
+
 def test_an_invitation_already_waiting_is_said_beside_the_address(
     app, client, login, maker, checker
 ):
