@@ -91,15 +91,20 @@ def _lock_admins():
     lock_subjects([ADMINS_LOCK])
 
 
-def other_active_admins(admin_id):
-    """How many active administrator accounts there are besides ``admin_id``'s (an
-    invited one included): none, and that administrator's requests go at once."""
+def needs_second_admin(admin):
+    """Whether ``admin``'s invitation of an administrator, or reactivation of one, waits
+    for a second administrator: while another active administrator account exists (an
+    invited one included); the only one's go at once. The one answer both use cases act
+    on and the invitation page words itself by (read there without the lock: it only
+    picks the wording)."""
     return db.session.scalar(
-        sa.select(sa.func.count(User.id)).where(
-            User.role == ADMIN,
-            User.active.is_(True),
-            User.closed_at.is_(None),
-            User.id != admin_id,
+        sa.select(
+            sa.exists().where(
+                User.role == ADMIN,
+                User.active.is_(True),
+                User.closed_at.is_(None),
+                User.id != admin.id,
+            )
         )
     )
 
@@ -154,7 +159,7 @@ def invite_admin(admin, email, name, phone=None, reason="", now=None):
         waiting = _waiting(email=data["email"])
         if waiting is not None:
             raise AccessError({"email": MSG_ALREADY_WAITING.format(id=waiting)})
-        if not other_active_admins(maker.id):
+        if not needs_second_admin(maker):
             user = service.invite(
                 data, ADMIN, inviter=maker, actor=maker, facts={"second_admin": False}
             )
@@ -190,7 +195,7 @@ def reactivate(admin, user_id, now=None):
             raise NotFound("user")
         if user.role != ADMIN or user.active or user.closed_at is not None:
             return Outcome(service.reactivate_user(maker, user.id), None)
-        if not other_active_admins(maker.id):
+        if not needs_second_admin(maker):
             return Outcome(service.reactivate(maker, user.id, facts={"second_admin": False}), None)
         waiting = _waiting(user_id=user.id)
         if waiting is not None:

@@ -49,6 +49,12 @@ COLUMNS = (
 )
 
 
+# What a decision did (``ApprovalSource.outcome``). Admin pages are English only.
+APPROVED = "Approved."
+REJECTED = "Rejected."
+WITHDRAWN = "Withdrawn."
+
+
 @dataclass(frozen=True)
 class Described:
     subject: str  # what the request is about ("Consultation · visit V-12")
@@ -79,8 +85,17 @@ class ApprovalSource:
     audit_steps: tuple[str, ...]
     shows_amount: bool = True  # False: its ``amount`` column is no amount ("—" on the page)
     # True: its maker may withdraw a waiting request (its ``reject`` takes the maker as a
-    # withdrawal); the page offers them "Withdraw" where others get Approve and Reject.
+    # withdrawal, and its objects say so: ``withdrawn``); the page offers them "Withdraw"
+    # where others get Approve and Reject.
     maker_withdraws: bool = False
+
+    def outcome(self, decision, decided):
+        """What a decision just taken did, in the words the page flashes: ``decision`` is
+        "approve" or "reject", ``decided`` what its use case returned. A maker's own
+        rejection, where this kind lets the maker withdraw, is their withdrawal."""
+        if decision == "approve":
+            return APPROVED
+        return WITHDRAWN if self.maker_withdraws and decided.withdrawn else REJECTED
 
 
 def _columns(

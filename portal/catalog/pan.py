@@ -32,6 +32,7 @@ from portal.catalog.checks import (
     raise_errors,
 )
 from portal.catalog.models import Provider
+from portal.domain import tax_ids
 from portal.domain.tax_ids import clean_pan, mask_pan
 from portal.extensions import db
 from portal.i18n import N_
@@ -45,7 +46,7 @@ def check_pan(typed, on_file, errors):
     """The PAN to store for what a form sent (None: none on file); a message under
     ``errors["pan"]`` when it is not a PAN. What is already on file, sent back unchanged
     by a form filled with it, is kept as it is without being checked again."""
-    if (typed or "").strip().upper() == (on_file or ""):
+    if tax_ids.normal_pan(typed) == (on_file or None):
         return on_file
     try:
         return clean_pan(typed)
@@ -97,7 +98,7 @@ def enter_own_pan(actor, pan, confirm):
         typed = check_pan(pan, None, errors)
         if typed is None and not errors:
             errors["pan"] = MSG_ENTER
-        elif typed and (confirm or "").strip().upper() != typed:
+        elif typed and tax_ids.normal_pan(confirm) != typed:
             errors["confirm_pan"] = MSG_DIFFERENT
         raise_errors(errors)
         provider.pan = typed

@@ -34,12 +34,19 @@ MSG_PAN_HOLDER = N_(
 )
 
 
+def normal_pan(text):
+    """A PAN as written (typed, or on file: the column was free text before
+    :func:`clean_pan`), trimmed and upper-cased; None for blank. The one place a PAN is
+    normalised: checking, masking and keying payouts by the payee all read it so."""
+    return (text or "").strip().upper() or None
+
+
 def mask_pan(pan):
     """``"ABCDE1234F" -> "ABCDE••••F"``: the five letters and the check letter a provider
     recognises, the digits hidden. None for no PAN; a short or odd value (the column is
     free text) keeps only its first and last characters."""
-    pan = (pan or "").strip().upper()
-    if not pan:
+    pan = normal_pan(pan)
+    if pan is None:
         return None
     if len(pan) == 10:
         return pan[:5] + MASK * 4 + pan[-1]
@@ -49,12 +56,12 @@ def mask_pan(pan):
 
 
 def clean_pan(text):
-    """A PAN as typed, trimmed and upper-cased; None for nothing typed (none on file).
+    """A PAN as typed, normalised (:func:`normal_pan`); None for nothing typed (none on file).
     ``ValueError`` with the message to show (marked for the catalogue: a ``Text`` when it
     names the letter) for anything that is not five letters, four digits and a letter
     whose fourth letter is a holder type (``PAN_HOLDER_TYPES``)."""
-    pan = (text or "").strip().upper()
-    if not pan:
+    pan = normal_pan(text)
+    if pan is None:
         return None
     if not _PAN.fullmatch(pan):
         raise ValueError(MSG_PAN_FORMAT)

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from portal.catalog import time_lock
 from portal.catalog.models import Provider
 from portal.config import policy, setting
+from portal.domain import tax_ids
 from portal.domain.payouts import catch_up_note
 from portal.domain.policy import TdsRule
 from portal.extensions import db
@@ -222,9 +223,9 @@ def lock_provider(provider_id):
 
 
 def payee_key(pan):
-    """A PAN as the deductee it names, or None: trimmed, upper-cased, blank as none (the
-    column was free text before ``clean_pan``), as :data:`PAYEE_KEY` says it in SQL."""
-    return (pan or "").strip().upper() or None
+    """A PAN as the deductee it names, or None: ``tax_ids.normal_pan`` (the column was free
+    text before ``clean_pan``), as :data:`PAYEE_KEY` says it in SQL."""
+    return tax_ids.normal_pan(pan)
 
 
 PAYEE_KEY = sa.func.nullif(sa.func.upper(sa.func.trim(Provider.pan)), "")

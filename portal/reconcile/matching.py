@@ -46,6 +46,21 @@ ACCEPTED = "accepted"  # the resolution of a case an admin accepted (it may hold
 # authorised payment not captured by then is refunded to the customer, never captured.
 CAPTURE_WINDOW = 5 * 86400
 
+
+def capture_lag(kind):
+    """Seconds after the gateway's time of a ``kind`` record ours may lie and still agree
+    (``Side.lag``): a payment's gateway time is its creation and ours its capture, which
+    follows it by up to ``CAPTURE_WINDOW``; a refund's or payout's is our request's moment."""
+    return CAPTURE_WINDOW if kind == "payment" else 0
+
+
+def gateway_time_label(kind):
+    """What the gateway's time of a ``kind`` record is, as a case page names it: "Created"
+    where it is the record's creation, which ours follows (``capture_lag``), else "Time"
+    (the same moment as ours)."""
+    return "Created" if capture_lag(kind) else "Time"
+
+
 # The gateway's statuses in one vocabulary per kind: (status, final).
 _GATEWAY = {
     "payment": {
@@ -198,7 +213,7 @@ def gateway_side(kind, record) -> Side:
         order_id=order_id if isinstance(order_id, str) else None,
         payment_id=payment_id,
         named_id=named_id,
-        lag=CAPTURE_WINDOW if kind == "payment" else 0,
+        lag=capture_lag(kind),
     )
 
 

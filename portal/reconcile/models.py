@@ -11,6 +11,7 @@ from portal.db import UTCDateTime, utcnow
 from portal.domain.states import ReconCaseStatus as CaseStatus
 from portal.domain.states import ReconRunStatus as RunStatus
 from portal.extensions import db
+from portal.reconcile import matching
 
 # A case still waiting for something (the next run, or an admin): the one list of them.
 OPEN_CASE = (CaseStatus.DISCREPANCY, CaseStatus.PENDING)
@@ -98,6 +99,11 @@ class ReconCase(db.Model):
     resolved_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
     resolution: Mapped[str | None] = mapped_column(sa.String(16))  # "synced" or "accepted"
     note: Mapped[str | None] = mapped_column(sa.Text)
+
+    @property
+    def gateway_time_label(self):
+        """How the case page names the gateway's time (``matching.gateway_time_label``)."""
+        return matching.gateway_time_label(self.kind)
 
     def owner_ids(self):
         return set()  # admins only

@@ -91,3 +91,32 @@ def test_a_fourth_letter_that_is_no_holder_type_is_refused_naming_it(letter):
 
 def test_the_holder_types_are_the_income_tax_departments_ten():
     assert set(PAN_HOLDER_TYPES) == set("PCHFATBLJG")
+
+
+# --- one normalisation of a PAN ------------------------------------------------------------
+
+
+def test_every_reading_of_a_pan_normalises_it_by_normal_pan_alone(monkeypatch):
+    """Checking a PAN typed (``clean_pan``, and the catalog's ``check_pan`` comparing it
+    with the one on file), masking one (``mask_pan``) and keying payouts by it for TDS
+    (``payouts.common.payee_key``) all ask ``tax_ids.normal_pan`` what a PAN as written
+    is: were that rule to change (here: also dropping a hyphen inside), every one of them
+    follows, none keeps a trim-and-upper-case of its own."""
+    from portal.catalog.pan import check_pan
+    from portal.domain import tax_ids
+    from portal.payouts.common import payee_key
+
+    assert tax_ids.normal_pan(" abcpk1234l\t") == "ABCPK1234L"
+    assert tax_ids.normal_pan(" ") is None and tax_ids.normal_pan(None) is None
+    monkeypatch.setattr(
+        tax_ids,
+        "normal_pan",
+        lambda text: (text or "").replace("-", "").strip().upper() or None,
+        raising=False,
+    )
+    typed = " abcpk-1234l "
+    assert clean_pan(typed) == "ABCPK1234L"
+    assert mask_pan(typed) == "ABCPK••••L"
+    assert payee_key(typed) == "ABCPK1234L"
+    errors = {}
+    assert check_pan("abcpk-1234l", "ABCPK1234L", errors) == "ABCPK1234L" and errors == {}

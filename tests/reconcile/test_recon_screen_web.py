@@ -125,6 +125,22 @@ def test_a_case_shows_both_sides_and_syncs(client, setup):
     assert "Confirmed" in visit or "CONFIRMED" in visit
 
 
+def test_the_label_of_razorpays_time_is_the_matchers_word(client, setup, monkeypatch):
+    """The case page names Razorpay's time as ``matching.gateway_time_label`` does, which
+    says it from the rule the times are compared by (a payment's gateway time is its
+    creation: ``capture_lag``); the template chooses no label of its own by kind."""
+    from portal.reconcile import matching
+
+    assert matching.gateway_time_label("payment") == "Created"
+    assert {matching.gateway_time_label(kind) for kind in ("refund", "payout")} == {"Time"}
+    monkeypatch.setattr(
+        matching, "gateway_time_label", lambda kind: f"At Razorpay ({kind})", raising=False
+    )
+    login(client, setup["emails"]["admin"])
+    html = client.get(f"/admin/reconciliation/cases/{setup['lost']}").get_data(as_text=True)
+    assert "<dt>At Razorpay (payment)</dt>" in html and "<dt>Created</dt>" not in html
+
+
 def test_accept_needs_a_real_note(client, setup):
     login(client, setup["emails"]["admin"])
     url = f"/admin/reconciliation/cases/{setup['stray']}/accept"

@@ -24,7 +24,6 @@ LINKS = {
         url_for("admin.users", q=row.obj.user.email) if row.obj.user else None
     ),
 }
-DONE = {"approve": "Approved.", "reject": "Rejected.", "withdraw": "Withdrawn."}
 DECIDED = "decided_"  # the decided list's cursors on the page (``decided_after``)
 
 
@@ -72,9 +71,7 @@ def _decide(kind, row_id, decision):
     except source.refusals as exc:
         flash(message_of(exc), "error")
         return back
-    # A maker's own rejection, where its source allows one, is their withdrawal.
-    withdrawn = source.maker_withdraws and getattr(decided, "withdrawn", False)
-    flash(DONE["withdraw" if withdrawn else decision], "success")
+    flash(source.outcome(decision, decided), "success")
     return back
 
 

@@ -70,8 +70,8 @@ def invite_user():
                     "success",
                 )
             return redirect(url_for("admin.users"), 303)
-    alone = not admin_access.other_active_admins(current_user.id)
-    return render_form("admin/users/invite.html", form, alone=alone)
+    waits = admin_access.needs_second_admin(current_user)
+    return render_form("admin/users/invite.html", form, waits=waits)
 
 
 def _set_active(user_id, change):
