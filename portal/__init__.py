@@ -38,6 +38,7 @@ CAPABILITIES = (
     "portal.payouts.models",
     "portal.payouts.tasks",
     "portal.payouts.tds_records",  # a PAN TDS was deducted under is kept (a receiver)
+    "portal.payouts.pan_writes",  # a PAN is written after its payouts being made (a receiver)
     "portal.refunds.models",
     "portal.refunds.tasks",
     "portal.refunds.unapplied",  # a payment for a closed account is refunded (a receiver)

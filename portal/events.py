@@ -193,6 +193,15 @@ before it writes: ``provider_id``. A receiver returns the message refusing it, o
 payouts: TDS was deducted under that PAN, and the TDS records keep it, docs/privacy.md).""",
 )
 
+provider_pan_writing = _signals.signal(
+    "provider-pan-writing",
+    doc="""A provider's PAN is about to be
+written (entered by the provider, or set, corrected or cleared by an administrator), first
+of all in the use case's unit of work, before the catalog's locks: ``provider_id``, ``pan``
+(as typed; None or blank: cleared). A receiver may wait there (the payouts: for a payout of
+the profile, or of either PAN, being made: TDS is counted per PAN).""",
+)
+
 patient_added = _signals.signal(
     "patient-added",
     doc="""An administrator added a patient (a walk-in or

@@ -10,6 +10,11 @@ role that may not act raises ``PermissionDenied``.
 Lock order (PostgreSQL). Every catalog edit takes its locks in one order, so two edits at
 once, or an edit and a hold, only ever wait for each other, never deadlock:
 
+0. A write of a provider's PAN only: the payouts' locks of that provider and of its PANs
+   (``events.provider_pan_writing``, ``pan.wait_for_payouts``), before everything else:
+   it waits for a payout being made, or a fund account being saved (seconds, at RazorpayX),
+   holding none of the catalog's locks, and nothing holding those locks takes the
+   catalog's.
 1. the ``catalog_version`` row (``cache.lock_stamp``), first of all: :func:`changing` takes
    it as the use case begins, and so does the account's deactivation of a provider's
    profile (``providers._deactivate_with_account``). Every flush that writes a catalog row
@@ -85,12 +90,15 @@ MSG_CONFLICT = N_("That conflicts with an existing entry.")
 
 
 @contextmanager
-def changing(unique_errors=None):
+def changing(unique_errors=None, before=None):
     """One catalog use case's unit of work, its first lock the catalog's
     (``cache.lock_stamp``: the lock order above); a unique constraint lost to a concurrent
-    request becomes a ``ValidationError`` with ``unique_errors`` (nothing is written)."""
+    request becomes a ``ValidationError`` with ``unique_errors`` (nothing is written).
+    ``before``: called first in the unit of work, before that lock (step 0 above)."""
     try:
         with unit_of_work():
+            if before is not None:
+                before()
             cache.lock_stamp()
             yield
     except sa.exc.IntegrityError:

@@ -37,6 +37,7 @@ from portal.catalog.models import (
     Specialization,
     gstin_checksum,
 )
+from portal.catalog.pan import wait_for_payouts
 from portal.db import unit_of_work, utcnow
 from portal.extensions import db
 from portal.policies import service as policy_service
@@ -488,6 +489,7 @@ def _load(load):
             db.session.add(provider)
             load.count("providers")
         elif provider.pan is None and local in PANS:
+            wait_for_payouts(provider.id, PANS[local])  # as every PAN write
             provider.pan = PANS[local]  # loaded before the demo had PANs
             load.count("PANs")
         providers[local] = provider

@@ -76,21 +76,30 @@ def audited(before, after):
     return before, ({**after, "pan_changed": True} if changed else after)
 
 
+def wait_for_payouts(provider_id, pan):
+    """What every write of a provider's PAN (``pan``, as typed) calls first of all in its
+    unit of work, before the catalog's locks (``changing(before=...)``; ``catalog.checks``,
+    "Lock order", step 0): the payouts of the profile, or of its PAN on file or ``pan``,
+    being made commit first, and one started meanwhile waits and reads the new PAN
+    (``events.provider_pan_writing``: the payouts' locks; TDS is counted per PAN, and a
+    payout locks by the PAN it read). A new profile has no payouts: not called."""
+    events.provider_pan_writing.send("catalog", provider_id=provider_id, pan=pan)
+
+
 def enter_own_pan(actor, pan, confirm):
     """A provider puts their own PAN on file, typed twice; refused once one is on file
     (``MSG_ON_FILE``: the clinic corrects it). Only ever the actor's own profile: no
-    other provider is named. Read under the lock of an admin's edit (the catalog's, then
-    the row's: ``catalog.checks``, "Lock order"), so of this and an admin's save at once
-    the second sees the first; raises the provider's ``version``, so an admin's form
-    opened before does not clear it."""
-    with time_lock.serialized(), changing():
-        provider_id = None
-        if getattr(actor, "role", None) == PROVIDER:
-            provider_id = db.session.scalar(
-                sa.select(Provider.id).where(Provider.user_id == actor.id)
-            )
-        if provider_id is None:
-            raise NotFound("provider")
+    other provider is named. After the payouts being made (:func:`wait_for_payouts`),
+    read under the lock of an admin's edit (the catalog's, then the row's:
+    ``catalog.checks``, "Lock order"), so of this and an admin's save at once the second
+    sees the first; raises the provider's ``version``, so an admin's form opened before
+    does not clear it."""
+    provider_id = None
+    if getattr(actor, "role", None) == PROVIDER:
+        provider_id = db.session.scalar(sa.select(Provider.id).where(Provider.user_id == actor.id))
+    if provider_id is None:
+        raise NotFound("provider")
+    with time_lock.serialized(), changing(before=lambda: wait_for_payouts(provider_id, pan)):
         provider = lock_for_edit(Provider, provider_id, "provider")
         if provider.pan:
             raise ValidationError({FORM: MSG_ON_FILE})

@@ -38,7 +38,7 @@ from portal.catalog.models import (
     Service,
     Specialization,
 )
-from portal.catalog.pan import audited, check_pan, refuse_clearing
+from portal.catalog.pan import audited, check_pan, refuse_clearing, wait_for_payouts
 from portal.db import utcnow
 from portal.domain.timezone import CLINIC_TZ
 from portal.extensions import db
@@ -248,9 +248,14 @@ def update_provider(actor, provider, *, base_version=None, **changes):
     it would put back what the other administrator changed). Making the profile active is
     refused while the provider's account is deactivated (``MSG_ACCOUNT_DEACTIVATED``): a
     provider nobody can sign in as is never listed or booked. Locks in the catalog's order
-    (``catalog.checks``, "Lock order")."""
-    with time_lock.serialized(), changing():
-        require_admin(actor)
+    (``catalog.checks``, "Lock order"), after the payouts being made when the PAN is sent
+    (``pan.wait_for_payouts``: the form always sends it)."""
+    require_admin(actor)
+    provider_id = provider.id if isinstance(provider, Provider) else provider
+    before = None
+    if "pan" in changes and provider_id is not None:
+        before = lambda: wait_for_payouts(provider_id, changes["pan"])  # noqa: E731
+    with time_lock.serialized(), changing(before=before):
         provider = lock_for_edit(Provider, provider, "provider", base_version)
         links = {"clinic_ids", "specialization_ids", "service_ids"}
         unknown = set(changes) - set(PROVIDER_FIELDS) - links

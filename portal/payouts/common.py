@@ -255,7 +255,28 @@ def lock_payee(provider):
     A no-op on SQLite (the embedded mode's unit of work holds the process lock)."""
     key = payee_key(provider.pan) if provider is not None else None
     if key is not None:
-        time_lock.lock_subjects([f"payout-pan:{key}"])
+        time_lock.lock_subjects([_payee_subject(key)])
+
+
+def _payee_subject(key):
+    return f"payout-pan:{key}"
+
+
+def lock_pan_write(provider_id, pan):
+    """Before ``provider_id``'s PAN is written (``pan``, as typed; None: cleared), in a
+    payout's lock order: the provider's payout lock (:func:`lock_provider`), then the payee
+    locks of the PAN on file and of ``pan``, in one statement (sorted: two writes moving
+    PANs between them never wait in a circle; a payout holds one). A payout of the profile
+    being made commits first: it locked the payee by the PAN it read, and its replay
+    (:func:`same_payee`) reads the PAN again, so a PAN written in between let two payouts
+    to one PAN each miss the other (review r3_races). So does one of another profile of
+    either PAN ("Pay now" checks the net it showed, then pays, under the payee's lock).
+    A payout started meanwhile waits, and reads the new PAN. The PAN on file is read
+    under the provider's lock: every PAN write takes it (``catalog.pan.wait_for_payouts``).
+    Nothing holding these takes the catalog's locks, which the write takes after them."""
+    provider = lock_provider(provider_id)
+    keys = {payee_key(pan), payee_key(provider.pan) if provider is not None else None}
+    time_lock.lock_subjects([_payee_subject(key) for key in keys if key is not None])
 
 
 def lock_payout(payout_id):

@@ -419,3 +419,43 @@ def test_a_provider_entering_their_pan_while_an_admin_saves_their_form(
     else:
         assert not isinstance(own, Exception) and isinstance(admin, StaleEdit)
         assert on_file == "ZYXPD9876K"
+
+
+def test_a_pan_waiting_for_the_doctors_payouts_holds_up_no_other_catalog_edit(pg_app, pg_world):
+    """A PAN write waits for the provider's payout lock (a payout being made, or a fund
+    account being saved: seconds, at RazorpayX; ``pan.wait_for_payouts``) before the
+    catalog's lock (step 0): another doctor's profile saved meanwhile is not held up
+    behind it (had it waited holding the ``catalog_version`` row, every catalog edit
+    would have), and the PAN is written once the payout lock is let go."""
+    from portal.db import unit_of_work
+    from portal.payouts.common import lock_provider
+
+    world = pg_world
+    doctor, other = world.doctors[0], world.doctors[1]
+    held, other_saved = threading.Event(), threading.Event()
+
+    def a_fund_account_being_saved():
+        with unit_of_work():
+            lock_provider(doctor)
+            held.set()
+            wait_for_lock_waiters(db.engine)  # the PAN write waits for it
+            return other_saved.wait(10)  # and the other edit is saved meanwhile
+
+    def the_pan():
+        assert held.wait(10)
+        admin = db.session.get(User, world.admin)
+        return providers.update_provider(admin, doctor, pan="ABCPR1234L").pan
+
+    def another_doctors_bio():
+        assert held.wait(10)
+        wait_for_lock_waiters(db.engine)
+        admin = db.session.get(User, world.admin)
+        try:
+            return providers.update_provider(admin, other, bio="Twenty years in practice").bio
+        finally:
+            other_saved.set()
+
+    results = run_together(
+        pg_app, a_fund_account_being_saved, the_pan, another_doctors_bio, timeout=60
+    )
+    assert results == [True, "ABCPR1234L", "Twenty years in practice"], results

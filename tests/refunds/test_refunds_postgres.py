@@ -10,9 +10,11 @@ import sqlalchemy as sa
 from portal.accounts.models import User
 from portal.booking import reschedule_payment
 from portal.booking.models import Reschedule
+from portal.catalog.models import Provider
 from portal.db import unit_of_work
 from portal.domain.states import RescheduleStatus
 from portal.extensions import db
+from portal.ledger.check import verify_ledger
 from portal.ledger.models import LedgerTransaction
 from portal.refunds import common as refunds_common
 from portal.refunds.common import CancellationError
@@ -245,3 +247,58 @@ def test_expiry_sweep_waits_for_a_late_capture_and_leaves_the_move_alone(pg_app,
             db.session.remove()
     finally:
         gateway.close()
+
+
+def test_patient_and_doctor_cancelling_one_item_at_once_refund_and_penalise_once(
+    pg_app, pg_gateway, clock
+):
+    """Review r3_races: the patient cancels a consult while the doctor cancels it too (a
+    provider's cancellation refunds in full and penalises the doctor). One wins, the other
+    is refused cleanly; one cancellation posting, at most one penalty, refunds never more
+    than was paid."""
+    from tests.refunds.helpers import quoted_provider_cancel
+
+    with pg_app.app_context():
+        world = build_world()
+        patient = db.session.get(User, world.patients[0])
+        visit = book_and_pay(
+            world, patient, pg_gateway, [(world.consult, [world.doctors[0]], at(4, 10))]
+        )
+        visit_id, item_id = visit.id, visit.items[0].id
+        paid = sum(i.paid_amount for i in visit.items)
+        doctor_login = db.session.get(Provider, world.doctors[0]).user_id
+        db.session.remove()
+    barrier = threading.Barrier(2)
+
+    def as_patient():
+        barrier.wait()
+        try:
+            quoted_cancel(db.session.get(User, world.patients[0]), visit_id, [item_id])
+            return "cancelled"
+        except CancellationError as exc:
+            return f"refused: {exc.message}"
+
+    def as_doctor():
+        barrier.wait()
+        try:
+            quoted_provider_cancel(
+                db.session.get(User, doctor_login), item_id, "Called away urgently"
+            )
+            return "cancelled"
+        except CancellationError as exc:
+            return f"refused: {exc.message}"
+
+    results = run_together(pg_app, as_patient, as_doctor)
+    assert sorted(str(r)[:9] for r in results) == ["cancelled", "refused: "], results
+    pg_gateway.sandbox.advance(10)
+    pg_gateway.deliver()
+    with pg_app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(Cancellation)) == 1
+        refunds = db.session.scalars(sa.select(Refund)).all()
+        kinds = [t.kind for t in db.session.scalars(sa.select(LedgerTransaction))]
+        problems = verify_ledger()
+        db.session.remove()
+    assert problems == []
+    assert sum(r.amount for r in refunds if not r.superseded) <= paid
+    assert kinds.count("booking_cancelled") == 1, kinds
+    assert kinds.count("provider_penalty") <= 1, kinds

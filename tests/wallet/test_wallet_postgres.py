@@ -148,3 +148,53 @@ def test_an_approval_racing_a_debit_never_goes_below_zero(pg_app, pg_people):
         assert left in (6_000_00, 10_000_00) and left >= 0
         assert verify_ledger() == []
         db.session.remove()
+
+
+def test_a_wallet_checkout_racing_an_admin_debit_never_spends_the_same_rupee(pg_app):
+    """Review r3_races: the patient pays a visit wholly from their wallet while an admin
+    debits the same amount from it, both at once. One of them wins; the other is refused
+    with its own message (never a database error), and the wallet never goes below zero."""
+    import time_machine
+
+    from portal.booking import lookup, prices
+    from portal.booking.errors import BookingError
+    from tests.booking.factories import (
+        NOW,
+        build_world,
+        credit_wallet,
+        held_consult,
+        quoted_checkout,
+    )
+
+    with time_machine.travel(NOW, tick=True):
+        with pg_app.app_context():
+            world = build_world()
+            item = held_consult(world, 4, 10)
+            visit_id, pid = item.master_id, world.patients[0]
+            db.session.commit()
+            whole = prices.pay_quote(lookup.get_visit(visit_id), 10**9)
+            credit_wallet(pid, whole.amount_due + whole.wallet_used)
+            total = prices.pay_quote(lookup.get_visit(visit_id), 10**9).wallet_used
+            assert total > 0
+            db.session.remove()
+        barrier = threading.Barrier(2)
+
+        def spend():
+            barrier.wait()
+            patient = db.session.get(User, pid)
+            return quoted_checkout(patient, visit_id, total, callback_url="http://portal.test/cb")
+
+        def debit():
+            barrier.wait()
+            admin = db.session.get(User, world.admin)
+            return adj.create_adjustment(admin, pid, adj.DEBIT, total, NOTE, "Debit").status
+
+        results = run_together(pg_app, spend, debit)
+    with pg_app.app_context():
+        left = balance(chart.patient_wallet(pid))
+        problems = verify_ledger()
+        db.session.remove()
+    assert left >= 0 and problems == [], (left, problems, results)
+    refused = [r for r in results if isinstance(r, Exception)]
+    assert len(refused) == 1, results
+    assert isinstance(refused[0], (BookingError, adj.AdjustmentError)), results
