@@ -29,6 +29,10 @@ class ReceiptLine:
     care_taxed: bool
     platform_fee: int  # P: the platform fee, the clinic's taxable supply
     gst: int
+    # Its split as stored at issue (``invoices.issue_lines``): CGST + SGST, or IGST.
+    cgst: int
+    sgst: int
+    igst: int
     gst_bps: int  # the rate it was charged at (its policy version's), not today's
     total: int
     discount_share: int
@@ -84,6 +88,18 @@ class Receipt:
     @property
     def gst(self):
         return sum(line.gst for line in self.lines)
+
+    @property
+    def cgst(self):
+        return sum(line.cgst for line in self.lines)
+
+    @property
+    def sgst(self):
+        return sum(line.sgst for line in self.lines)
+
+    @property
+    def igst(self):
+        return sum(line.igst for line in self.lines)
 
     @property
     def care_taxed(self):
@@ -177,6 +193,9 @@ def receipt(visit):
             care_taxed=i.fee_taxed,
             platform_fee=i.platform_fee,
             gst=i.gst,
+            cgst=i.cgst,
+            sgst=i.sgst,
+            igst=i.igst,
             gst_bps=rates[i.id],
             total=i.total,
             discount_share=i.discount_share,
