@@ -185,10 +185,11 @@ def receipt(visit):
     lines = [
         ReceiptLine(
             item_id=i.id,
-            description=f"{i.service.name} — {', '.join(p.display_name for p in i.providers)}",
+            # As invoiced (invoices.issue_lines), not the clinic's, service's or providers' today.
+            description=i.invoice_description,
             starts_at=i.start_at,
-            clinic_name=i.clinic.name,
-            clinic_gstin=i.invoice_gstin,  # as invoiced, not the clinic's today
+            clinic_name=i.invoice_clinic_name,
+            clinic_gstin=i.invoice_gstin,
             care_amount=i.fee,
             care_taxed=i.fee_taxed,
             platform_fee=i.platform_fee,
