@@ -400,6 +400,58 @@ def test_the_billed_names_backfill_gives_invoiced_visits_todays_names(tmp_path):
 
 
 @pytest.mark.parametrize("engine", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_lines_issued_before_invline00001_take_todays_clinic_and_description(tmp_path, engine):
+    """invline00001: a line issued before it gets the clinic's name and its description
+    (service — providers by name) of the day it runs, which is all it can know; a line
+    not issued gets none; down again, the columns are gone."""
+    import time_machine
+
+    from portal.accounts.models import User
+    from portal.booking import visits
+    from tests.booking.factories import NOW, at, build_world
+
+    url = _database_url(engine, tmp_path / "lines.sqlite3")
+    app = create_app(_test_config(url))
+    with app.app_context(), time_machine.travel(NOW, tick=False):
+        upgrade()
+        w = build_world()
+        admin = db.session.get(User, w.admin)
+        ids = []
+        for hour, doctors in ((10, w.doctors[:2]), (11, w.doctors[:1])):
+            ids.append(
+                visits.add_item(
+                    admin,
+                    patient_id=w.patients[0],
+                    service_id=w.consult,
+                    provider_ids=doctors,
+                    clinic_id=w.clinic,
+                    start_at=at(1, hour),
+                )
+            )
+        issued, unpaid = ids[0].id, ids[1].id
+        quoted_desk_payment(admin, ids[0].master_id, "R-1")  # the second stays unpaid
+        db.session.remove()
+        downgrade(revision="audmail00001")
+        with db.engine.begin() as conn:
+            conn.exec_driver_sql(f"UPDATE clinics SET name = 'Renamed Care' WHERE id = {w.clinic}")
+        upgrade()
+        with db.engine.connect() as conn:
+            rows = conn.exec_driver_sql(
+                "SELECT id, invoice_clinic_name, invoice_description FROM bookings"
+                f" WHERE id IN ({issued}, {unpaid}) ORDER BY id"
+            ).all()
+        assert [tuple(r) for r in rows] == [
+            (issued, "Renamed Care", "Consultation — Dr Doc 1, Dr Doc 2"),
+            (unpaid, None, None),
+        ]
+        downgrade(revision="audmail00001")
+        with db.engine.connect() as conn:
+            columns = {c["name"] for c in sa.inspect(conn).get_columns("bookings")}
+        assert not {"invoice_clinic_name", "invoice_description"} & columns
+        db.engine.dispose()
+
+
+@pytest.mark.parametrize("engine", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def test_the_not_completed_flag_kind_is_allowed_after_att0f1a90001(tmp_path, engine):
     """att0f1a90001: the kind check of attention_flags takes NOT_COMPLETED (a started
     booking never completed); down again, those rows go and the old check refuses them."""

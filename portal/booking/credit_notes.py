@@ -5,7 +5,8 @@ reverses is never edited.
 One credit note per ledger transaction that debits ``gst_payable`` for a booking of an
 invoiced visit (``booking_cancelled``, ``refund_override``) or for one of its reschedule
 fees (``reschedule_fee_refund``): the GST on the note is that debit, so the notes and the
-ledger agree to the paisa. The note carries the GSTIN the reversed document was issued
+ledger agree to the paisa. The note cites the document it reverses (the visit's invoice,
+or the fee's own tax invoice, its ``RF/`` number) and carries the GSTIN it was issued
 under, and CGST/SGST/IGST split cumulatively over that document, so the notes of a fully
 reversed line take back exactly its CGST, SGST and IGST. Issued from the
 ``booking_cancelled`` and ``refund_override_approved`` signals, inside the cancelling unit
@@ -35,9 +36,10 @@ class CreditNoteCounter(db.Model):
 
 
 class CreditNote(db.Model):
-    """A GST credit note against a visit's invoice. Figures are paise, positive (what is
-    taken back); the GSTIN (the reversed document's) and the tax split are kept as
-    issued."""
+    """A GST credit note against the tax document it reverses: the visit's invoice, or a
+    reschedule fee's own (``invoice_no``: "CP/…" or "RF/…"). Figures are paise, positive
+    (what is taken back); the GSTIN (the reversed document's) and the tax split are kept
+    as issued."""
 
     __tablename__ = "credit_notes"
     __table_args__ = (
@@ -116,11 +118,12 @@ def _gst_debits(item):
 
 def _document(item, txn):
     """The reversed document (the booking's invoice line or a reschedule fee) with its
-    taxable and exempt values."""
+    number (the visit's invoice, or the fee's own tax invoice) and its taxable and exempt
+    values."""
     if txn.reference_type == "reschedule":
         resched = db.session.get(Reschedule, int(txn.reference_id))
-        return resched, resched.penalty + resched.platform_fee, 0
-    return item, item.taxable, 0 if item.fee_taxed else item.fee
+        return resched, resched.document_no, resched.penalty + resched.platform_fee, 0
+    return item, item.visit.invoice_no, item.taxable, 0 if item.fee_taxed else item.fee
 
 
 def _noted(item, reschedule_id):
@@ -184,7 +187,7 @@ def issue_for_booking(booking_id, now=None):
     for txn, tax in _gst_debits(item):
         at = now or txn.created_at or utcnow()  # the note is dated as its posting
         fy, number = next_credit_note_number(at)
-        document, taxable_total, exempt_total = _document(item, txn)
+        document, document_no, taxable_total, exempt_total = _document(item, txn)
         reschedule_id = None if document is item else document.id
         before, gst_before, taxable_before, exempt_before = _noted(item, reschedule_id)
         cgst, sgst, igst = gst_rules.reversal_split(tax, invoices.line_split(document), before)
@@ -204,7 +207,7 @@ def issue_for_booking(booking_id, now=None):
             reschedule_id=reschedule_id,
             clinic_id=item.clinic_id,
             clinic_gstin=document.invoice_gstin,
-            invoice_no=item.visit.invoice_no,
+            invoice_no=document_no,  # the document it reverses: a fee is its own invoice
             ledger_transaction_id=txn.id,
             reason=txn.kind,
             taxable_value=taxable,

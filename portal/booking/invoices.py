@@ -2,25 +2,35 @@
 at its visit's confirmation) and a reschedule fee (when it is charged, with its number in
 the fees' own series) store the clinic's GSTIN of that moment and their CGST/SGST/IGST
 split; the GST report, the receipt and the credit notes read these, so editing a clinic's
-GSTIN changes only documents issued after (docs/reports.md). The visit keeps the names it
-was invoiced to (``billed_to_name``, ``billed_for_name``, written with its invoice number
-by ``lifecycle.confirm``). The GST rate of a line and of its booking's reschedule fees is
-its policy version's (:func:`gst_bps`)."""
+GSTIN changes only documents issued after (docs/reports.md). An invoice line keeps the
+clinic's name and its description (service — providers) too: the receipt prints them.
+The visit keeps the names it was invoiced to (``billed_to_name``, ``billed_for_name``,
+written with its invoice number by ``lifecycle.confirm``). The GST rate of a line and of
+its booking's reschedule fees is its policy version's (:func:`gst_bps`)."""
 
 import sqlalchemy as sa
 from sqlalchemy.orm.util import identity_key
 
 from portal.accounts.models import Dependent, User
 from portal.booking import series
-from portal.booking.models import FeeDocumentCounter
-from portal.catalog.models import Clinic
+from portal.booking.models import FeeDocumentCounter, IndividualBooking, booking_providers
+from portal.catalog.models import Clinic, Provider, Service
 from portal.db import column_rows, db, utcnow
 from portal.domain import gst as gst_rules
 from portal.policies import store as policy_store
 
-# Built once, read as columns (portal.db.column_rows): the checkout's return runs it.
+# Built once, read as columns (portal.db.column_rows): the checkout's return runs them.
 _GSTINS = sa.select(Clinic.id, Clinic.gstin).where(
     Clinic.id.in_(sa.bindparam("clinic_ids", expanding=True))
+)
+_LINES = (
+    sa.select(IndividualBooking.id, Clinic.gstin, Clinic.name, Service.name, Provider.display_name)
+    .join(Clinic, Clinic.id == IndividualBooking.clinic_id)
+    .join(Service, Service.id == IndividualBooking.service_id)
+    .outerjoin(booking_providers, booking_providers.c.booking_id == IndividualBooking.id)
+    .outerjoin(Provider, Provider.id == booking_providers.c.provider_id)
+    .where(IndividualBooking.id.in_(sa.bindparam("ids", expanding=True)))
+    .order_by(IndividualBooking.id, Provider.display_name)  # as the receipt listed them
 )
 
 
@@ -40,18 +50,39 @@ def _gstins(clinic_ids):
     return found
 
 
+def line_description(service_name, provider_names):
+    """An invoice line's description as issued: "Consultation — Dr A, Dr B"."""
+    return f"{service_name} — {', '.join(provider_names)}"
+
+
+def _as_issued(item_ids):
+    """{booking id: (GSTIN, clinic name, description)} of today, in one statement read
+    before any line is changed (a lazy load of a line's providers between two stamps
+    would flush the first line on its own), as plain values (see :func:`_gstins`)."""
+    heads, names = {}, {}
+    for item_id, gstin, clinic, service, provider in column_rows(_LINES, {"ids": sorted(item_ids)}):
+        heads[item_id] = (gstin, clinic, service)
+        names.setdefault(item_id, []).extend([provider] if provider is not None else [])
+    return {
+        item_id: (gstin, clinic, line_description(service, names[item_id]))
+        for item_id, (gstin, clinic, service) in heads.items()
+    }
+
+
 def _stamp(document, gstin):
     document.invoice_gstin = gstin
     document.cgst, document.sgst, document.igst = gst_rules.split_for_gstin(document.gst, gstin)
 
 
 def issue_lines(items):
-    """Stamp invoice lines as issued (once: a line already issued keeps its stamp)."""
+    """Stamp invoice lines as issued (once: a line already issued keeps its stamp): the
+    clinic's GSTIN and name, the line's description and its tax split."""
     pending = [i for i in items if i.cgst is None]
     if pending:
-        gstins = _gstins({i.clinic_id for i in pending})
+        issued = _as_issued({i.id for i in pending})
         for item in pending:
-            _stamp(item, gstins[item.clinic_id])
+            gstin, item.invoice_clinic_name, item.invoice_description = issued[item.id]
+            _stamp(item, gstin)
 
 
 def gst_bps(item):

@@ -207,9 +207,12 @@ class IndividualBooking(db.Model):
     # version's tiers, whatever changed since (None: before any version existed).
     policy_version_id: Mapped[int | None] = mapped_column(sa.ForeignKey("policy_versions.id"))
     # The invoice line as issued (``booking.invoices.issue_lines`` at the visit's
-    # confirmation; None before): the clinic's GSTIN then and the tax split, kept whatever
-    # the clinic's GSTIN becomes later (docs/reports.md).
+    # confirmation; None before): the clinic's GSTIN and name then, the line's description
+    # (service — providers) and the tax split, kept whatever the clinic, the service or a
+    # provider becomes later (docs/reports.md).
     invoice_gstin: Mapped[str | None] = mapped_column(sa.String(15))
+    invoice_clinic_name: Mapped[str | None] = mapped_column(sa.String(120))
+    invoice_description: Mapped[str | None] = mapped_column(sa.Text)
     cgst: Mapped[int | None] = mapped_column(sa.BigInteger)
     sgst: Mapped[int | None] = mapped_column(sa.BigInteger)
     igst: Mapped[int | None] = mapped_column(sa.BigInteger)

@@ -29,6 +29,10 @@ class ReceiptLine:
     care_taxed: bool
     platform_fee: int  # P: the platform fee, the clinic's taxable supply
     gst: int
+    # Its split as stored at issue (``invoices.issue_lines``): CGST + SGST, or IGST.
+    cgst: int
+    sgst: int
+    igst: int
     gst_bps: int  # the rate it was charged at (its policy version's), not today's
     total: int
     discount_share: int
@@ -84,6 +88,18 @@ class Receipt:
     @property
     def gst(self):
         return sum(line.gst for line in self.lines)
+
+    @property
+    def cgst(self):
+        return sum(line.cgst for line in self.lines)
+
+    @property
+    def sgst(self):
+        return sum(line.sgst for line in self.lines)
+
+    @property
+    def igst(self):
+        return sum(line.igst for line in self.lines)
 
     @property
     def care_taxed(self):
@@ -169,14 +185,18 @@ def receipt(visit):
     lines = [
         ReceiptLine(
             item_id=i.id,
-            description=f"{i.service.name} — {', '.join(p.display_name for p in i.providers)}",
+            # As invoiced (invoices.issue_lines), not the clinic's, service's or providers' today.
+            description=i.invoice_description,
             starts_at=i.start_at,
-            clinic_name=i.clinic.name,
-            clinic_gstin=i.invoice_gstin,  # as invoiced, not the clinic's today
+            clinic_name=i.invoice_clinic_name,
+            clinic_gstin=i.invoice_gstin,
             care_amount=i.fee,
             care_taxed=i.fee_taxed,
             platform_fee=i.platform_fee,
             gst=i.gst,
+            cgst=i.cgst,
+            sgst=i.sgst,
+            igst=i.igst,
             gst_bps=rates[i.id],
             total=i.total,
             discount_share=i.discount_share,

@@ -11,7 +11,7 @@ from portal.accounts.models import User
 from portal.booking import checkout, invoices, lookup, receipts, visits
 from portal.extensions import db
 from tests.booking.factories import at, quoted_checkout
-from tests.refunds.helpers import book_and_pay
+from tests.refunds.helpers import block, book_and_pay, login, with_known_passwords
 
 
 def _statements_of_return(world, users, gateway, n_items, hour0):
@@ -85,3 +85,41 @@ def test_an_issued_invoice_keeps_the_names_it_was_billed_to(world, users, gatewa
     )
     fresh = receipts.receipt(later)
     assert (fresh.patient_name, fresh.for_name) == ("Priya S. Verma", "Aarav Sharma")
+
+
+def test_an_issued_invoice_keeps_its_clinics_name_and_its_lines_description(
+    app, client, world, users, gateway
+):
+    """docs/reports.md: the receipt reads the values stored at issue, never the clinic's
+    row of today. It printed the clinic's name, the service's and the provider's of today
+    beside the GSTIN stored at issue (review finding): renamed, an issued invoice changed.
+    Now the line keeps them (``invoices.issue_lines``); a visit invoiced after carries the
+    new names."""
+    from portal.catalog.clinics import update_clinic
+    from portal.catalog.models import Clinic, Provider, Service
+
+    patient = users(world.patients[0])
+    issued = book_and_pay(world, patient, gateway, [(world.consult, [world.doctors[0]], at(3, 10))])
+    then = receipts.receipt(lookup.get_visit(issued.id)).lines[0]
+    clinic = db.session.get(Clinic, world.clinic)
+    update_clinic(users(world.admin), clinic, base_version=clinic.version, name="Renamed Care LLP")
+    db.session.get(Service, world.consult).name = "Consultation (renamed)"
+    db.session.get(Provider, world.doctors[0]).display_name = "Dr Renamed"
+    db.session.commit()
+    db.session.expire_all()
+
+    kept = receipts.receipt(lookup.get_visit(issued.id)).lines[0]
+    assert (kept.clinic_name, kept.description) == (then.clinic_name, then.description)
+    assert "renamed" not in (kept.clinic_name + kept.description).lower()
+    with_known_passwords()
+    login(client, patient.email)
+    html = client.get(f"/me/visits/{issued.id}/receipt").get_data(as_text=True)
+    line = block(html, f"receipt-line-{kept.item_id}")
+    assert then.clinic_name in line and then.description in line and "Renamed" not in line
+
+    later = book_and_pay(
+        world, users(world.patients[0]), gateway, [(world.consult, [world.doctors[0]], at(4, 10))]
+    )
+    fresh = receipts.receipt(later).lines[0]
+    assert fresh.clinic_name == "Renamed Care LLP"
+    assert fresh.description == "Consultation (renamed) — Dr Renamed"

@@ -152,6 +152,36 @@ def test_a_refunded_fee_names_its_credit_note_as_the_gst_report_does(
     assert 'id="amount-fees-refunded">−₹61.95<' in page
 
 
+def test_a_refunded_fees_credit_note_cites_the_fee_document_it_reverses(
+    app, client, world, users, gateway, clock
+):
+    """A reschedule fee is a tax invoice of its own (RF/...): the credit note reversing its
+    GST cites that document, in the note, the GST report's "Against invoice" column and the
+    receipt's list of notes; it cited the visit's CP/ invoice (review finding). The visit's
+    own note still cites the visit's invoice."""
+    visit_id, item_id, invoice_no, email = booked_consult(world, users, gateway, START)
+    credit_wallet(world.patients[0], 10_000)
+    login(client, email)
+    clock.move_to(START - hours(60))
+    _wallet_move(client, item_id, NEW)
+    fee = db.session.scalars(sa.select(Reschedule)).one()
+    assert fee.document_no.startswith("RF/")
+    quoted_admin_cancel(
+        users(world.admin), item_id, "Clinic closed for a fumigation", mode="clinic"
+    )
+    notes = db.session.scalars(sa.select(CreditNote).order_by(CreditNote.id)).all()
+    cited = {n.reschedule_id: n.invoice_no for n in notes}
+    assert cited == {None: invoice_no, fee.id: fee.document_no}
+    report = gst.report(gst.parse({"month": "2026-06"}))
+    against = {
+        r.doc_no: r.invoice_no for r, _t in report.documents if r.doc_type == gst.CREDIT_NOTE
+    }
+    assert against == {n.number: n.invoice_no for n in notes}
+    receipt = client.get(f"/me/visits/{visit_id}/receipt").get_data(as_text=True)
+    for note in notes:
+        assert note.invoice_no in block(receipt, f"credit-note-{note.id}")
+
+
 def test_a_capture_sent_back_for_a_closed_account_is_not_the_fee_refunded(
     app, client, world, users, gateway, clock
 ):

@@ -19,6 +19,7 @@ from portal.reports import gst
 from portal.reports.periods import month_bounds, parse_month
 from tests.booking.factories import GSTIN, at
 from tests.refunds.helpers import (
+    block,
     book_and_pay,
     consult_and_lab,
     hours,
@@ -166,6 +167,41 @@ def test_receipt_lists_the_credit_note(app, client, world, users, gateway, clock
     assert page.status_code == 200
     html = page.get_data(as_text=True)
     assert note.number in html and visit.invoice_no in html and "Credit notes" in html
+
+
+def _rupees(paise):
+    return f"₹{paise // 100:,}.{paise % 100:02d}"
+
+
+def test_the_receipt_states_the_cgst_and_sgst_of_each_line_its_total_and_each_note(
+    app, client, world, users, gateway, clock
+):
+    """A tax invoice (Rule 46) states the central and state tax. The lines store their
+    split (``bookings.cgst``/``sgst``) and the fee document printed it, but the visit's
+    invoice printed one undivided GST per line and in its total, and its credit notes only
+    "GST reversed" (review finding). In Hindi as in English."""
+    p1 = users(world.patients[0])
+    visit = book_and_pay(world, p1, gateway, consult_and_lab(world))
+    lab = next(i for i in visit.items if i.service_id == world.lab)
+    quoted_cancel(p1, visit.id, [lab.id])
+    settle_refunds(gateway)
+    note = db.session.scalars(sa.select(CreditNote)).one()
+    items = [(i.id, i.cgst, i.sgst) for i in visit.items]
+    assert all(c and s for _id, c, s in items)
+    with_known_passwords()
+    login(client, p1.email)
+    for language in ("en", "hi"):
+        client.post("/language", data={"language": language, "next": "/me/visits"})
+        html = client.get(f"/me/visits/{visit.id}/receipt").get_data(as_text=True)
+        for item_id, cgst, sgst in items:
+            line = block(html, f"receipt-line-{item_id}")
+            assert f"CGST {_rupees(cgst)}" in line and f"SGST {_rupees(sgst)}" in line
+        cgst, sgst = sum(i[1] for i in items), sum(i[2] for i in items)
+        assert f">{_rupees(cgst)}<" in block(html, "receipt-cgst")
+        assert f">{_rupees(sgst)}<" in block(html, "receipt-sgst")
+        assert 'id="receipt-igst"' not in html
+        row = block(html, f"credit-note-{note.id}")
+        assert f"CGST {_rupees(note.cgst)}" in row and f"SGST {_rupees(note.sgst)}" in row
 
 
 def test_gst_page_and_bad_filters(app, client, world, users, gateway, clock):

@@ -33,7 +33,8 @@ BUDGETS = {
         # user, visit (ownership), payment by order, locked visit, its payments, items;
         # payment, item, timeline, ledger (key, accounts, transaction, lines) (and the
         # coupon use, for a visit with a coupon: none here),
-        # the GSTINs its invoice lines are issued under (stored on them: docs/reports.md),
+        # its invoice lines' GSTINs, clinic names and descriptions as issued (one
+        # statement; stored on them: docs/reports.md),
         # invoice number, visit, audit, the confirmation's outbox item (one statement
         # with its dedupe key), reconciliation cases, settlement of the payment, money
         # movement
