@@ -101,7 +101,7 @@ def _transaction_from_the_first_write(conn, cursor, statement, parameters, conte
         setattr(raw, WROTE, True)  # whatever the isolation level: a rollback must roll back
     if conn._is_autocommit_isolation():  # SQLAlchemy's own test (pinned in pyproject)
         return  # the caller asked for it (CREATE DATABASE, say): every statement alone
-    if not _read_committed(conn):
+    if not read_committed(conn):
         return  # a stricter level's snapshot is the transaction's: psycopg's way, BEGIN first
     # A server-side cursor only reads, but its DECLARE needs a transaction.
     alone = reads and READS_ALONE and not isinstance(cursor, ServerCursor)
@@ -111,7 +111,7 @@ def _transaction_from_the_first_write(conn, cursor, statement, parameters, conte
         raw.autocommit = alone
 
 
-def _read_committed(conn):
+def read_committed(conn):
     """Whether the connection runs at READ COMMITTED (or READ UNCOMMITTED, which PostgreSQL
     runs as READ COMMITTED): asked for on the connection, else the engine's level
     (SQLAlchemy reads its "default" from a first connection already set to an engine's

@@ -26,6 +26,7 @@ from sqlalchemy.pool import NullPool
 
 from portal.db import insert_for, savepoint, utcnow
 from portal.extensions import db
+from portal.pg_dialect import read_committed
 
 from . import accounts as chart
 from .accounts import DEBIT_NORMAL, describe, patient_wallet, provider_payable  # noqa: F401
@@ -154,14 +155,13 @@ def _create(codes: list[str]) -> None:
     """Insert the chart's rows for ``codes`` (sorted), a concurrent creation absorbed
     (``ON CONFLICT DO NOTHING``).
 
-    PostgreSQL: committed at once, on a connection of its own (docs/decisions.md, "Ledger
-    accounts are made outside the use case"). Made inside the use case, a new account was
-    an uncommitted row that any other posting to it waited on until the use case ended,
-    and two use cases making accounts the other then posts to (a brand-new ledger's, a
-    new provider's) deadlocked (40P01, a 500). An account is the chart, not money: one
-    left by a use case that then rolled back is an empty account, as any unused one.
-    SQLite: in the transaction (the embedded mode has one writer at a time; a second
-    connection would wait for this one's write lock)."""
+    PostgreSQL at READ COMMITTED: committed at once, on a connection of its own
+    (docs/decisions.md, "Ledger accounts are made outside the use case"). Made inside the
+    use case, a new account was an uncommitted row that any other posting to it waited on
+    until the use case ended, and two use cases making accounts the other then posts to (a
+    brand-new ledger's, a new provider's) deadlocked (40P01, a 500). An account is the
+    chart, not money: one left by a use case that then rolled back is an empty account, as
+    any unused one. Elsewhere in the transaction (``_made_apart``)."""
     rows = []
     for code in codes:
         kind, owner_type, owner_id = describe(code)
@@ -180,11 +180,24 @@ def _create(codes: list[str]) -> None:
         .values(rows)
         .on_conflict_do_nothing(index_elements=["code"])
     )
-    if engine.dialect.name != "postgresql":
+    if not _made_apart():
         db.session.execute(statement)
         return
     with _chart_engine().begin() as conn:
         conn.execute(statement)
+
+
+def _made_apart():
+    """Whether ``_create`` commits on a connection of its own: on PostgreSQL at READ
+    COMMITTED, the session on the app's engine. Not on SQLite (one writer at a time: a
+    second connection would wait for this one's write lock); not at a stricter level,
+    whose snapshot, taken at the use case's first read, would not see the account made
+    after it; not for a session joined to one connection's transaction (the tests'
+    ``rollback``, whose accounts must go with it)."""
+    bind = db.session.get_bind()
+    if not isinstance(bind, sa.Engine) or bind.dialect.name != "postgresql":
+        return False
+    return read_committed(db.session.connection())
 
 
 def _chart_engine():
