@@ -5,7 +5,8 @@
 may have paid the visit, or gone to the wallet because the visit was no longer waiting
 for it (a link replaced by an order, an order by a link, the hold ended), or, for a
 closed account, be on its way back to where it came from. The pages only show the words
-below, the same on the link's return page and in the signed-in flash (review r4)."""
+below, the same on the link's return page, in the signed-in flash (review r4) and on the
+checkout's confirmation page (``on_confirmation``)."""
 
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -96,13 +97,16 @@ def outcome_of(visit, razorpay_payment_id):
 class Paid:
     """A verified return's answer. What the page after a paid link may say (the return may
     be anonymous, opened on a phone): the visit's number, who owns it, and ``outcome``.
-    ``visit``: the visit as the capture left it (for callers in the same session)."""
+    ``visit``: the visit as the capture left it (for callers in the same session);
+    ``razorpay_payment_id``: the gateway payment it is about (the confirmation page's
+    address names it, so a reload reads the same row)."""
 
     visit_id: int
     number: str
     owner_ids: frozenset
     outcome: Outcome
     visit: object = field(default=None, compare=False, repr=False)
+    razorpay_payment_id: str | None = None
 
     @property
     def confirmed(self):
@@ -133,4 +137,20 @@ def paid(visit, razorpay_payment_id):
         frozenset(visit.owner_ids()),
         outcome_of(visit, razorpay_payment_id),
         visit,
+        razorpay_payment_id,
     )
+
+
+def on_confirmation(visit, razorpay_payment_id=None):
+    """The ``Paid`` the confirmation page shows for ``visit`` (its payments loaded), or
+    None. A checkout's return names its gateway payment: ``outcome_of`` it, as the return
+    did, so a reload says what the return said (or what became of it since). None named
+    (paid from the wallet alone, or the page opened by its address): a visit once
+    confirmed was paid, confirmed or cancelled since; one never confirmed has no payment
+    to speak of (None: the page names the visit and its status)."""
+    if razorpay_payment_id:
+        return paid(visit, razorpay_payment_id)
+    if visit.confirmed_at is None:
+        return None
+    outcome = Outcome.CANCELLED if visit.status == VisitStatus.CANCELLED else Outcome.CONFIRMED
+    return Paid(visit.id, visit.number, frozenset(visit.owner_ids()), outcome, visit)

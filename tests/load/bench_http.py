@@ -173,7 +173,7 @@ def full_flow(b, world, provider, state):
     if answer.status_code != 303:
         return False
     page = b.get("confirmation", answer.headers["location"])
-    return page.status_code == 200 and "Your visit is booked" in page.text
+    return page.status_code == 200 and "<h1>Payment received</h1>" in page.text
 
 
 def minimal_flow(b, world, provider, state, sandbox_url):
@@ -220,7 +220,9 @@ def minimal_flow(b, world, provider, state, sandbox_url):
     if answer.status_code != 303:
         return False
     answer = b.get("return", answer.headers["location"])
-    return answer.status_code == 303 and answer.headers["location"].endswith("/confirmation")
+    return answer.status_code == 303 and urlsplit(answer.headers["location"]).path.endswith(
+        "/confirmation"
+    )
 
 
 # What a browser's htmx adds to a post of the book form (hx-boost is on the page's body).

@@ -529,10 +529,14 @@ def _verify(params, visit_id):
         return exc
 
 
-def _confirmation(visit_id):
+def _confirmation(visit_id, answer):
     # visit_id, not the returned (committed, so expired) visit's id: the signature was
-    # checked for an order of this visit, and reading the id again would be a query.
-    return redirect(url_for("patient.confirmation", visit_id=visit_id), 303)
+    # checked for an order of this visit, and reading the id again would be a query. The
+    # gateway payment goes along: the page (and a reload of it) says what it came to.
+    return redirect(
+        url_for("patient.confirmation", visit_id=visit_id, payment=answer.razorpay_payment_id),
+        303,
+    )
 
 
 def _tell_unpaid(exc, visit_id):
@@ -562,7 +566,7 @@ def visit_paid(visit_id):
         return _tell_unpaid(answer, visit_id)
     if answer.elsewhere:  # into the wallet (or refunded): no confirmation to wait for
         return _tell_paid(answer.outcome, answer.number, visit_id)
-    return _confirmation(visit_id)
+    return _confirmation(visit_id, answer)
 
 
 @bp.get("/visits/<int:visit_id>/returned")
@@ -592,7 +596,7 @@ def gateway_post_return(visit_id):
     elif answer.elsewhere:
         outcome = answer.outcome  # told on the GET, as a code of its own
     else:
-        return _confirmation(visit_id)
+        return _confirmation(visit_id, answer)
     return redirect(url_for("patient.visit_returned", visit_id=visit_id, outcome=outcome), 303)
 
 
@@ -637,11 +641,15 @@ _register_gateway_return()
 
 @bp.get("/visits/<int:visit_id>/confirmation")
 def confirmation(visit_id):
+    """The visit after paying: what the payment came to in ``booking.paid``'s words (the
+    gateway payment ``?payment=`` named by the return, else the visit's own), its items
+    and its payment's timeline."""
     visit = owned_or_404(queries.visit_for_page(visit_id))
+    payment_id = request.args.get("payment", "")[:64] or None
     return render(
         CONFIRMATION,
         visit=visit,
-        confirmed=visit.status == VisitStatus.CONFIRMED,
+        paid=booking_paid.on_confirmation(visit, payment_id),
         steps=plain_steps(timeline(visit)),
         fees=refund_queries.visit_fees(visit),
     )

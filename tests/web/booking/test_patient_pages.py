@@ -2,6 +2,7 @@
 coupon, wallet), checkout against the sandbox, the gateway's return, receipt."""
 
 import re
+from html import unescape
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
@@ -10,6 +11,7 @@ import sqlalchemy as sa
 from portal.booking import queries
 from portal.booking.errors import MSG_NOT_PAID
 from portal.booking.models import Coupon, MasterBooking
+from portal.booking.paid import HEADINGS, MESSAGES, Outcome
 from portal.extensions import db
 from tests.plugin import PASSWORD
 from tests.querycount import counted_queries
@@ -597,14 +599,74 @@ def test_checkout_goes_to_the_sandbox_and_back_to_a_confirmation(
     returned = urlsplit(pay_on_sandbox(client, response.location))
     assert returned.path == f"/me/visits/{visit_id}/paid"
     back = client.get(returned.path, query_string=returned.query)
-    assert back.status_code == 303 and back.location.endswith(f"/me/visits/{visit_id}/confirmation")
+    assert back.status_code == 303
+    confirmation = urlsplit(back.location)
+    assert confirmation.path == f"/me/visits/{visit_id}/confirmation"
+    assert confirmation.query.startswith("payment=pay_")  # the gateway payment it came to
     page = client.get(back.location).get_data(as_text=True)
-    assert "Your visit is booked" in page and "Confirmed" in page
+    assert "<h1>Payment received</h1>" in page and "Confirmed" in page
     assert _visit(app, visit_id)[:2] == ("CONFIRMED", ["CONFIRMED"])
     receipt = client.get(f"/me/visits/{visit_id}/receipt").get_data(as_text=True)
     assert GSTIN in receipt and re.search(r"Tax invoice \S+", receipt)
     assert "Exempt health care" in receipt and "₹500.00" in receipt  # F exempt
     assert "₹100.00" in receipt and "₹429.50" in receipt  # wallet + online
+
+
+def test_a_checkout_return_and_its_reload_say_booking_paids_words(
+    app, client, login, world, gateway
+):
+    """The confirmation page says what the return's payment came to in booking.paid's
+    words, never its own from the visit's status (re-read finding: it said "Your visit is
+    booked", and its title "Visit … booked" even after a cancellation). Confirmed at the
+    return; the same address reloaded after the visit was cancelled: cancelled since, in
+    English and Hindi, with the visit's items still listed."""
+    from portal.accounts.models import User
+    from tests.refunds.helpers import quoted_admin_cancel
+
+    visit_id, item_id = hold(app, world)
+    login(world.patient)
+    back = returned_from_sandbox(client, visit_id)
+    answer = client.get(back.path, query_string=back.query)
+    assert answer.status_code == 303 and "/confirmation" in answer.location
+    with app.app_context():
+        number = db.session.get(MasterBooking, visit_id).number
+    page = unescape(client.get(answer.location).get_data(as_text=True))
+    assert MESSAGES[Outcome.CONFIRMED] % {"number": number} in page
+    assert f"<h1>{HEADINGS[Outcome.CONFIRMED]}</h1>" in page and "booked" not in page
+    with app.app_context():
+        admin = db.session.get(User, world.admin.id)
+        quoted_admin_cancel(admin, item_id, "Clinic closed that day", mode="clinic")
+        db.session.remove()
+    page = unescape(client.get(answer.location).get_data(as_text=True))
+    assert MESSAGES[Outcome.CANCELLED] % {"number": number} in page
+    assert "booked" not in page and "is confirmed" not in page
+    assert f"<title>Visit {number} · " in page and f'id="item-{item_id}"' in page
+    client.post("/language", data={"language": "hi", "next": "/"})
+    hindi = unescape(client.get(answer.location).get_data(as_text=True))
+    assert f"विज़िट {number} के लिए आपका भुगतान मिल गया था" in hindi
+    assert "has since been cancelled" not in hindi
+
+
+def test_a_confirmation_whose_payment_is_not_recorded_yet_says_it_is_being_confirmed(
+    app, client, login, world, gateway
+):
+    """The return's gateway payment not captured yet (the webhook will): booking.paid's
+    confirming words, not the page's own; opened without a payment, an unpaid visit's
+    page says nothing of one."""
+
+    visit_id, _ = hold(app, world)
+    login(world.patient)
+    paying = client.post(f"/me/visits/{visit_id}/pay", data=pay_fields(client, visit_id))
+    assert paying.status_code == 303
+    with app.app_context():
+        number = db.session.get(MasterBooking, visit_id).number
+    url = f"/me/visits/{visit_id}/confirmation"
+    page = unescape(client.get(url, query_string={"payment": "pay_NotYet"}).get_data(as_text=True))
+    assert MESSAGES[Outcome.CONFIRMING] % {"number": number} in page
+    assert f"<h1>{HEADINGS[Outcome.CONFIRMING]}</h1>" in page and "booked" not in page
+    bare = unescape(client.get(url).get_data(as_text=True))
+    assert "Payment received" not in bare and "confirming your payment" not in bare.lower()
+    assert f"<h1>Visit {number}</h1>" in bare
 
 
 def test_an_order_paid_after_a_link_replaced_it_says_the_money_is_in_the_wallet(
@@ -617,7 +679,6 @@ def test_an_order_paid_after_a_link_replaced_it_says_the_money_is_in_the_wallet(
     page now, saying where the money went, in the link return's own words."""
     from portal.accounts.models import User
     from portal.booking import links
-    from portal.booking.paid import MESSAGES, Outcome
     from portal.payments.models import Payment
 
     visit_id, _ = hold(app, world)
@@ -716,7 +777,7 @@ def test_the_confirmation_reads_a_paid_visit_of_two_items_in_three_statements(
     # statement however many, as the visit page; none read for an unpaid visit).
     assert len(statements) == 3, statements
     assert "reschedules" in statements[2].lower()
-    assert "Your visit is booked" in page
+    assert "<h1>Payment received</h1>" in page
     assert "Dr Asha Rao" in page and "Dr Vikram Shah" in page
     assert page.count('id="item-') == 2
     # The joined rows multiply (items x providers x payments x attempts): each collection
@@ -775,6 +836,11 @@ def test_the_wallet_can_pay_it_all(app, client, login, world):
     assert response.status_code == 303
     assert response.location.endswith(f"/me/visits/{visit_id}/confirmation")
     assert _visit(app, visit_id)[0] == "CONFIRMED"
+    # No gateway payment to name: the visit, paid from the wallet, is confirmed.
+    with app.app_context():
+        number = db.session.get(MasterBooking, visit_id).number
+    page = unescape(client.get(response.location).get_data(as_text=True))
+    assert MESSAGES[Outcome.CONFIRMED] % {"number": number} in page
 
 
 def test_pay_refuses_a_bad_wallet_amount(app, client, login, world):
@@ -796,7 +862,7 @@ def test_the_gateway_may_post_its_return_without_a_session(app, client, login, w
         anonymous = app.test_client()
         back = anonymous.post(f"/me/visits/{visit_id}/paid", data=params)
         assert back.status_code == 303
-        assert back.location.endswith(f"/me/visits/{visit_id}/confirmation")
+        assert urlsplit(back.location).path == f"/me/visits/{visit_id}/confirmation"
         # Anything that is not the gateway's post needs a CSRF token.
         assert anonymous.post(f"/me/visits/{visit_id}/paid", data={}).status_code == 400
     finally:
