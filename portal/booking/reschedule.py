@@ -328,9 +328,12 @@ def after_move(resched, item, actor):
 
 
 def post_fee(resched, item, money_account, require_non_negative=()):
+    """Post the fee, then number its document. Called after the move's lock on the time
+    (the lock order, docs/booking.md): the number last, as a visit's invoice number is
+    (``lifecycle.confirm``), so the clinic-wide counter row is never held while another
+    lock is awaited."""
     if resched.total == 0:
         return None
-    invoices.issue_fee(resched, item)
     shares, commission = _commission_lines(item, resched.penalty)
     lines = [debit(money_account, resched.total)]
     lines += [credit(chart.provider_payable(pid), amount) for pid, amount in shares]
@@ -339,7 +342,7 @@ def post_fee(resched, item, money_account, require_non_negative=()):
         credit(chart.PLATFORM_REVENUE, resched.platform_fee),
         credit(chart.GST_PAYABLE, resched.gst),
     ]
-    return post(
+    txn = post(
         "reschedule_fee",
         lines,
         reference=("reschedule", resched.id),
@@ -347,6 +350,8 @@ def post_fee(resched, item, money_account, require_non_negative=()):
         memo=f"reschedule fee, booking {item.id}",
         require_non_negative=require_non_negative,
     )
+    invoices.issue_fee(resched, item)
+    return txn
 
 
 # --- the use cases -------------------------------------------------------------------------
@@ -463,6 +468,11 @@ def reschedule(
         if q.total and pay_with == PAY_GATEWAY:
             _hold(item, resched)
             return _start_checkout(resched, item, callback_url, now)
+        # The time first, then the money (lock order, docs/booking.md): the lock on the
+        # people's time before the wallet's row and the fee's number, as every claim
+        # writer takes them (a late payment's revival, a fee applied online).
+        move(item, new_start, new_end)
+        claims.flush_claims()
         if q.total and pay_with == PAY_DESK:
             post_fee(resched, item, chart.CASH_DESK)
         elif q.total:
@@ -471,8 +481,6 @@ def reschedule(
                 post_fee(resched, item, wallet, require_non_negative=[wallet])
             except InsufficientBalance:
                 raise BookingError(MSG_WALLET_LOW, field="pay_with") from None
-        move(item, new_start, new_end)
-        claims.flush_claims()
         after_move(resched, item, actor)
         return RescheduleResult(resched)
 

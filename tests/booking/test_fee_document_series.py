@@ -97,10 +97,12 @@ def test_fee_documents_are_numbered_consecutively_whatever_moves_come_between(
 
     def fails(*args, **kwargs):  # after the document is issued, in its transaction
         taken.append(db.session.scalar(sa.select(FeeDocumentCounter.last_number)))
-        raise RuntimeError("the fee's posting fails")
+        raise RuntimeError("the move fails after its fee")
 
     with monkeypatch.context() as patched:
-        patched.setattr(rs, "post", fails)
+        # The number is taken last, after the fee's posting (the lock order): the move
+        # fails in the step after it.
+        patched.setattr(rs, "after_move", fails)
         with pytest.raises(RuntimeError):
             _move(world.patients[0], users, item_id, 12)
     assert taken == [1]  # the number was taken, then given back with the rest
