@@ -143,7 +143,7 @@ def test_back_after_a_refused_pay_then_paying_online_is_the_visit(app, page, mak
     page.click("#pay")  # the amount now shown: to the gateway's page, a full navigation
     page.wait_for_url(re.compile(r"/sandbox/checkout/order_"))
     page.click("button.pay")
-    page.wait_for_url(re.compile(rf"/me/visits/{visit_id}/confirmation$"))
+    page.wait_for_url(re.compile(rf"/me/visits/{visit_id}/confirmation(\?payment=\w+)?$"))
 
     page.go_back()  # the gateway's page of the paid order
     page.wait_for_url(re.compile(r"/sandbox/checkout/order_"))
@@ -165,7 +165,7 @@ def test_back_after_a_refused_pay_then_paying_from_the_wallet_is_the_visit(app, 
     page.wait_for_selector("#summary .error")
     assert re.search(rf"/me/visits/{visit_id}(\?|$)", page.url)
     page.click("#pay")
-    page.wait_for_url(re.compile(rf"/me/visits/{visit_id}/confirmation$"))
+    page.wait_for_url(re.compile(rf"/me/visits/{visit_id}/confirmation(\?payment=\w+)?$"))
 
     _back_to(page, rf"/me/visits/{visit_id}(\?|$)")
     page.wait_for_selector("#amount-paid")
