@@ -234,27 +234,57 @@ def empty_tables(app):
     RESTART IDENTITY, which costs about 150 ms for 40 tables against 4 ms for DELETEs on
     the few rows a test leaves: most of the PostgreSQL suite's time before. The audit
     log's and the ledger's rows too, past their append-only triggers
-    (``past_the_triggers``)."""
+    (``past_the_triggers``). On PostgreSQL one call of a function made for this schema
+    (``_emptier``): the 56 DELETEs sent one by one cost 26 ms of the test process's CPU
+    and, on a loaded machine, 270 ms of waiting for turns, against 1 ms and 12 ms."""
     with app.app_context():
         db.session.remove()
-        tables = db.metadata.sorted_tables
+        if db.engine.dialect.name == "postgresql":
+            _empty_postgres(db.engine)
+            return
         with db.engine.begin() as conn:
-            past_the_triggers(conn)
-            for table in reversed(tables):  # children first: foreign keys hold throughout
+            for table in reversed(db.metadata.sorted_tables):  # children first
                 conn.execute(table.delete())
-            if db.engine.dialect.name == "postgresql":
-                sequences = conn.scalars(
-                    sa.text(
-                        "SELECT quote_ident(sequence_schema) || '.' || quote_ident(sequence_name)"
-                        " FROM information_schema.sequences"
-                    )
-                ).all()
-                if sequences:
-                    conn.execute(
-                        sa.text(
-                            "SELECT " + ", ".join(f"setval('{s}', 1, false)" for s in sequences)
-                        )
-                    )
+
+
+def _emptier():
+    """``(name, CREATE statement)`` of the PL/pgSQL function that empties every table of
+    the metadata, children first, past the append-only triggers, and sets every sequence
+    back to 1. Its name carries a digest of the tables it empties: a database kept from a
+    run of another schema (a worktree's, a helper's) has its own function, never one that
+    misses a new table."""
+    import hashlib
+
+    tables = [table.name for table in reversed(db.metadata.sorted_tables)]
+    digest = hashlib.sha256(" ".join(tables).encode()).hexdigest()[:12]
+    name = f"portal_test_empty_{digest}"
+    deletes = "\n".join(f'    DELETE FROM "{table}";' for table in tables)
+    create = f"""CREATE OR REPLACE FUNCTION {name}() RETURNS void LANGUAGE plpgsql AS $$
+DECLARE sequence_oid oid;
+BEGIN
+    PERFORM set_config('portal.emptying_tables', 'on', true);
+{deletes}
+    FOR sequence_oid IN
+        SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE c.relkind = 'S' AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+    LOOP
+        PERFORM setval(sequence_oid::regclass, 1, false);
+    END LOOP;
+END $$"""
+    return name, create
+
+
+def _empty_postgres(engine):
+    name, create = _emptier()
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.text(f"SELECT {name}()"))
+    except sa.exc.ProgrammingError as exc:
+        if getattr(exc.orig, "sqlstate", None) != "42883":  # undefined_function
+            raise
+        with engine.begin() as conn:  # a database this schema has not emptied yet
+            conn.execute(sa.text(create))
+            conn.execute(sa.text(f"SELECT {name}()"))
 
 
 def past_the_triggers(conn):
