@@ -1,6 +1,6 @@
 """GST credit notes: a cancellation or refund that takes back invoiced GST issues a credit
-note in its own number series per financial year ("CN/2026-27/000001"); the invoice it
-reverses is never edited.
+note in its own number series per financial year ("CN/26-27/000001"; one issued before
+that form keeps its "CN/2026-27/000001"); the invoice it reverses is never edited.
 
 One credit note per ledger transaction that debits ``gst_payable`` for a booking of an
 invoiced visit (``booking_cancelled``, ``refund_override``) or for one of its reschedule
@@ -80,9 +80,9 @@ class CreditNote(db.Model):
 
 
 def next_credit_note_number(at):
-    """ "CN/2026-27/000001": numbered per financial year (``series``)."""
+    """ "CN/26-27/000001": numbered per financial year (``series``)."""
     fy, number = series.next_number(CreditNoteCounter, at)
-    return fy, f"CN/{fy}/{number:06d}"
+    return fy, series.document_number("CN", fy, number)
 
 
 def _gst_debits(item):

@@ -129,10 +129,10 @@ def issue_names(visit):
 
 
 def next_fee_document_number(at):
-    """ "RF/2026-27/000001": a reschedule fee's tax document has a series of its own,
+    """ "RF/26-27/000001": a reschedule fee's tax document has a series of its own,
     numbered per financial year of its issue (``series``; docs/decisions.md)."""
     fy, number = series.next_number(FeeDocumentCounter, at)
-    return f"RF/{fy}/{number:06d}"
+    return series.document_number("RF", fy, number)
 
 
 def issue_fee(resched, item):

@@ -174,9 +174,9 @@ def confirm(visit, *, gateway_amount, money_account, actor=None, source=""):
 
 
 def next_invoice_number(at):
-    """ "CP/2026-27/000001": numbered per financial year (``series``)."""
+    """ "CP/26-27/000001": numbered per financial year (``series``)."""
     fy, number = series.next_number(InvoiceCounter, at)
-    return f"CP/{fy}/{number:06d}"
+    return series.document_number("CP", fy, number)
 
 
 # --- expiry and abandonment ----------------------------------------------------------------

@@ -606,8 +606,9 @@ class Reschedule(db.Model):
     total: Mapped[int] = mapped_column(sa.BigInteger)
     commission: Mapped[int] = mapped_column(sa.BigInteger, default=0)
     # The fee's tax document as issued (``booking.invoices.issue_fee`` when the fee is
-    # charged; None before): its number ("RF/2026-27/000001"; one issued before the series
-    # keeps its "<invoice>/R<id>"), the clinic's GSTIN then and the tax split.
+    # charged; None before): its number ("RF/26-27/000001"; earlier "RF/2026-27/000001",
+    # and one issued before the series "<invoice>/R<id>", each kept as issued), the
+    # clinic's GSTIN then and the tax split.
     document_no: Mapped[str | None] = mapped_column(sa.String(32), unique=True, index=True)
     invoice_gstin: Mapped[str | None] = mapped_column(sa.String(15))
     cgst: Mapped[int | None] = mapped_column(sa.BigInteger)

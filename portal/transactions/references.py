@@ -1,8 +1,9 @@
 """What a reference an operator pastes belongs to: a Razorpay id (payment ``pay_…``,
 order ``order_…``, payment link ``plink_…``, refund ``rfnd_…``, payout ``pout_…``,
 settlement ``setl_…``) or one of the portal's own numbers (visit ``V000123``, invoice
-``CP/2026-27/000001``, a reschedule fee's ``RF/2026-27/000001`` or, issued before its
-series, ``CP/2026-27/000001/R12``, credit note ``CN/2026-27/000001``).
+``CP/26-27/000001``, a reschedule fee's ``RF/26-27/000001`` or, issued before its series,
+``CP/2026-27/000001/R12``, credit note ``CN/26-27/000001``; a document issued before the
+16-character form keeps its ``CP/2026-27/000001``, and is found by it).
 
 Exact matches only, each on a unique or indexed column, all in one statement (a UNION ALL
 of index reads joined to the visits by primary key): a lookup reads a handful of rows
@@ -48,7 +49,8 @@ GATEWAY_KINDS = ("pay", "order", "plink", "rfnd", "pout", "setl")
 # latitude either way, never a pattern a name or an e-mail could match.
 _GATEWAY = re.compile(r"(pay|order|plink|rfnd|pout|setl)_([A-Za-z0-9]{6,30})")
 _VISIT = re.compile(r"[Vv](\d{1,12})")
-_FY = r"\d{4}-\d{2}/\d{1,9}"
+# The year as issued: "26-27" (booking.series), or "2026-27" on a document issued before.
+_FY = r"(?:\d{2})?\d{2}-\d{2}/\d{1,9}"
 _INVOICE = re.compile(rf"CP/{_FY}", re.IGNORECASE)
 # Its own series, or (issued before it) the visit's invoice number, /R and the reschedule.
 _FEE_DOCUMENT = re.compile(rf"RF/{_FY}|CP/{_FY}/R\d{{1,12}}", re.IGNORECASE)

@@ -48,7 +48,7 @@ KNOWN_KEYS = {
 }
 REFERENCE_MESSAGE = (
     "Enter a Razorpay id (pay_…, order_…, plink_…, rfnd_…, pout_…, setl_…), a visit number "
-    "(V000123), an invoice (CP/2026-27/000001) or a credit note (CN/2026-27/000001)."
+    "(V000123), an invoice (CP/26-27/000001) or a credit note (CN/26-27/000001)."
 )
 DATE_MESSAGE = "Enter a date as YYYY-MM-DD, e.g. 2026-04-01."
 

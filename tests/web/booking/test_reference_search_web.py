@@ -31,7 +31,7 @@ FAILED_TRY = "pay_0kFailedTry001"
 ORDER_ID = "order_0kOrderOne0001"
 LINK_ID = "plink_0kLinkOne00001"
 REFUND_ID = "rfnd_0kRefundOne001"
-INVOICE = "CP/2026-27/000042"
+INVOICE = "CP/2026-27/000042"  # issued before the 16-character form: found as stored
 
 
 @pytest.fixture
