@@ -4,7 +4,7 @@ the fees' own series) store the clinic's GSTIN of that moment and their CGST/SGS
 split; the GST report, the receipt and the credit notes read these, so editing a clinic's
 GSTIN changes only documents issued after (docs/reports.md). Both keep the clinic's name
 and the line's description (service — providers) too, read by one rule (:func:`_as_issued`):
-the receipt prints them, the fee's document and its GST report row too.
+the receipt prints them, and the fee's document.
 The visit keeps the names it was invoiced to (``billed_to_name``, ``billed_for_name``,
 written with its invoice number by ``lifecycle.confirm``). The GST rate of a line and of
 its booking's reschedule fees is its policy version's (:func:`gst_bps`)."""
@@ -126,9 +126,8 @@ def issue_fee(resched, item):
     and name, the line's description and the split: the fee's document prints them
     whatever the clinic or the service is called later."""
     if resched.cgst is None:
-        gstin, resched.invoice_clinic_name, resched.invoice_description = _as_issued({item.id})[
-            item.id
-        ]
+        gstin, clinic_name, description = _as_issued({item.id})[item.id]
+        resched.invoice_clinic_name, resched.invoice_description = clinic_name, description
         _stamp(resched, gstin)
         resched.document_no = next_fee_document_number(utcnow())
 
