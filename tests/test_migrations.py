@@ -452,6 +452,71 @@ def test_lines_issued_before_invline00001_take_todays_clinic_and_description(tmp
 
 
 @pytest.mark.parametrize("engine", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_fees_issued_before_feename00001_take_todays_clinic_and_description(tmp_path, engine):
+    """feename00001: a reschedule fee's document issued before it gets the clinic's name
+    and its booking's line description (service — providers by name) of the day it runs,
+    as invline00001 gave the lines; a free move (no document) gets none; down again, the
+    columns are gone."""
+    import time_machine
+
+    from portal.accounts.models import User
+    from portal.booking import visits
+    from tests.booking.factories import NOW, at, build_world
+    from tests.refunds.helpers import quoted_move
+
+    url = _database_url(engine, tmp_path / "feenames.sqlite3")
+    app = create_app(_test_config(url))
+
+    def move(admin, item_id, new_start):
+        return quoted_move(admin, item_id, new_start, pay_with="desk", receipt_no="D-1").reschedule
+
+    with app.app_context(), time_machine.travel(NOW, tick=False):
+        upgrade()
+        w = build_world()
+        admin = db.session.get(User, w.admin)
+        soon = visits.add_item(
+            admin,
+            patient_id=w.patients[0],
+            service_id=w.consult,
+            provider_ids=w.doctors[:2],
+            clinic_id=w.clinic,
+            start_at=at(2, 10),  # 50 h ahead: a fee to move it
+        )
+        later = visits.add_item(
+            admin,
+            patient_id=w.patients[0],
+            service_id=w.consult,
+            provider_ids=[w.doctors[1]],
+            clinic_id=w.clinic,
+            start_at=at(4, 10),  # 98 h ahead: moved for free
+            visit_id=soon.master_id,
+        )
+        soon_id, later_id = soon.id, later.id
+        quoted_desk_payment(admin, soon.master_id, "R-1")
+        charged = move(admin, soon_id, at(2, 11)).id
+        free = move(admin, later_id, at(4, 11)).id
+        db.session.remove()
+        downgrade(revision="invline00001")
+        with db.engine.begin() as conn:
+            conn.exec_driver_sql(f"UPDATE clinics SET name = 'Renamed Care' WHERE id = {w.clinic}")
+            conn.exec_driver_sql(f"UPDATE services SET name = 'Visit' WHERE id = {w.consult}")
+        upgrade()
+        with db.engine.connect() as conn:
+            rows = conn.exec_driver_sql(
+                "SELECT id, invoice_clinic_name, invoice_description FROM reschedules ORDER BY id"
+            ).all()
+        assert [tuple(r) for r in rows] == [
+            (charged, "Renamed Care", "Visit — Dr Doc 1, Dr Doc 2"),
+            (free, None, None),
+        ]
+        downgrade(revision="invline00001")
+        with db.engine.connect() as conn:
+            columns = {c["name"] for c in sa.inspect(conn).get_columns("reschedules")}
+        assert not {"invoice_clinic_name", "invoice_description"} & columns
+        db.engine.dispose()
+
+
+@pytest.mark.parametrize("engine", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def test_the_not_completed_flag_kind_is_allowed_after_att0f1a90001(tmp_path, engine):
     """att0f1a90001: the kind check of attention_flags takes NOT_COMPLETED (a started
     booking never completed); down again, those rows go and the old check refuses them."""

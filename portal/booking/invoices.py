@@ -2,8 +2,9 @@
 at its visit's confirmation) and a reschedule fee (when it is charged, with its number in
 the fees' own series) store the clinic's GSTIN of that moment and their CGST/SGST/IGST
 split; the GST report, the receipt and the credit notes read these, so editing a clinic's
-GSTIN changes only documents issued after (docs/reports.md). An invoice line keeps the
-clinic's name and its description (service — providers) too: the receipt prints them.
+GSTIN changes only documents issued after (docs/reports.md). Both keep the clinic's name
+and the line's description (service — providers) too, read by one rule (:func:`_as_issued`):
+the receipt prints them, and the fee's document.
 The visit keeps the names it was invoiced to (``billed_to_name``, ``billed_for_name``,
 written with its invoice number by ``lifecycle.confirm``). The GST rate of a line and of
 its booking's reschedule fees is its policy version's (:func:`gst_bps`)."""
@@ -19,10 +20,7 @@ from portal.db import column_rows, db, utcnow
 from portal.domain import gst as gst_rules
 from portal.policies import store as policy_store
 
-# Built once, read as columns (portal.db.column_rows): the checkout's return runs them.
-_GSTINS = sa.select(Clinic.id, Clinic.gstin).where(
-    Clinic.id.in_(sa.bindparam("clinic_ids", expanding=True))
-)
+# Built once, read as columns (portal.db.column_rows): the checkout's return runs it.
 _LINES = (
     sa.select(IndividualBooking.id, Clinic.gstin, Clinic.name, Service.name, Provider.display_name)
     .join(Clinic, Clinic.id == IndividualBooking.clinic_id)
@@ -34,22 +32,6 @@ _LINES = (
 )
 
 
-def _gstins(clinic_ids):
-    """{clinic id: GSTIN}: from the clinics this transaction has loaded already, the rest in
-    one statement. Plain values, so the lines' UPDATEs still go as one batch (a SQL
-    expression in a row's values makes the ORM write each row on its own)."""
-    found, missing = {}, set()
-    for clinic_id in clinic_ids:
-        clinic = db.session.identity_map.get(identity_key(Clinic, clinic_id))
-        if clinic is not None and "gstin" in clinic.__dict__:  # loaded, not expired
-            found[clinic_id] = clinic.gstin
-        else:
-            missing.add(clinic_id)
-    if missing:
-        found.update(column_rows(_GSTINS, {"clinic_ids": sorted(missing)}))
-    return found
-
-
 def line_description(service_name, provider_names):
     """An invoice line's description as issued: "Consultation — Dr A, Dr B"."""
     return f"{service_name} — {', '.join(provider_names)}"
@@ -58,7 +40,9 @@ def line_description(service_name, provider_names):
 def _as_issued(item_ids):
     """{booking id: (GSTIN, clinic name, description)} of today, in one statement read
     before any line is changed (a lazy load of a line's providers between two stamps
-    would flush the first line on its own), as plain values (see :func:`_gstins`)."""
+    would flush the first line on its own), as plain values: the lines' UPDATEs still go
+    as one batch (a SQL expression in a row's values makes the ORM write each row on its
+    own)."""
     heads, names = {}, {}
     for item_id, gstin, clinic, service, provider in column_rows(_LINES, {"ids": sorted(item_ids)}):
         heads[item_id] = (gstin, clinic, service)
@@ -137,10 +121,14 @@ def next_fee_document_number(at):
 
 def issue_fee(resched, item):
     """Issue a reschedule fee's tax document (once): its number in this financial year's
-    series, taken in the charging transaction (a rollback leaves no gap), and the booking's
-    clinic's GSTIN and split."""
+    series, taken in the charging transaction (a rollback leaves no gap), and, as its
+    booking's line is issued (:func:`_as_issued`, the names of now), the clinic's GSTIN
+    and name, the line's description and the split: the fee's document prints them
+    whatever the clinic or the service is called later."""
     if resched.cgst is None:
-        _stamp(resched, _gstins({item.clinic_id})[item.clinic_id])
+        gstin, clinic_name, description = _as_issued({item.id})[item.id]
+        resched.invoice_clinic_name, resched.invoice_description = clinic_name, description
+        _stamp(resched, gstin)
         resched.document_no = next_fee_document_number(utcnow())
 
 

@@ -608,9 +608,13 @@ class Reschedule(db.Model):
     # The fee's tax document as issued (``booking.invoices.issue_fee`` when the fee is
     # charged; None before): its number ("RF/26-27/000001"; earlier "RF/2026-27/000001",
     # and one issued before the series "<invoice>/R<id>", each kept as issued), the
-    # clinic's GSTIN then and the tax split.
+    # clinic's GSTIN and name then, its booking's line description (service — providers)
+    # then and the tax split, kept whatever the clinic, the service or a provider becomes
+    # later (docs/reports.md).
     document_no: Mapped[str | None] = mapped_column(sa.String(32), unique=True, index=True)
     invoice_gstin: Mapped[str | None] = mapped_column(sa.String(15))
+    invoice_clinic_name: Mapped[str | None] = mapped_column(sa.String(120))
+    invoice_description: Mapped[str | None] = mapped_column(sa.Text)
     cgst: Mapped[int | None] = mapped_column(sa.BigInteger)
     sgst: Mapped[int | None] = mapped_column(sa.BigInteger)
     igst: Mapped[int | None] = mapped_column(sa.BigInteger)

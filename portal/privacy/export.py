@@ -47,8 +47,10 @@ def _all(read, *args):
         after = page.next_cursor
 
 
-def _visit(visit, notes):
-    services = {item.id: item.service.name for item in visit.items}
+def _visit(visit, notes, fee_descriptions):
+    # A credit note names what the document it reverses names, as that was issued: the
+    # line's description, or the reschedule fee's (``fee_descriptions``, by reschedule).
+    described = {item.id: item.invoice_description for item in visit.items}
     return {
         "number": visit.number,
         "status": str(visit.status),
@@ -81,7 +83,9 @@ def _visit(visit, notes):
             {
                 "number": note.number,
                 "issued_at": ist(note.issued_at),
-                "service": services.get(note.booking_id),
+                "service": fee_descriptions.get(note.reschedule_id)
+                if note.reschedule_id
+                else described.get(note.booking_id),
                 "gstin": note.clinic_gstin,
                 "taxable_value": rupees(note.taxable_value),
                 "exempt_value": rupees(note.exempt_value),
@@ -134,17 +138,18 @@ def _wallet_line(line):
     }
 
 
-def _fees(user_id):
-    """The reschedule fees the patient paid (the visit page's rows: document number and the
-    invoice it is against, how paid, the desk's receipt or the gateway's payment id, the
-    fee's refund), and the fee payments Razorpay captured that paid no fee (their money
-    went to the wallet), in the order they were paid."""
+def _fees(user_id, fees):
+    """The reschedule fees the patient paid (``fees``, the visit page's rows: document
+    number and the invoice it is against, the description it was issued with, how paid,
+    the desk's receipt or the gateway's payment id, the fee's refund), and the fee payments
+    Razorpay captured that paid no fee (their money went to the wallet), in the order they
+    were paid."""
     paid = [
         (
             fee.paid_at,
             {
                 "visit": fee.visit_number,
-                "service": fee.service_name,
+                "service": fee.description,  # as its tax document says it
                 "document_number": fee.document_no,
                 "against_invoice": fee.invoice_no,
                 "moved_from": ist(fee.old_start),
@@ -160,7 +165,7 @@ def _fees(user_id):
                 "credit_note": fee.credit_note_no,
             },
         )
-        for fee in refund_queries.fees_of_patient(user_id)
+        for fee in fees
     ]
     not_applied = [
         (
@@ -198,6 +203,8 @@ def personal_data(user_id):
     for note in credit_notes.of_patient(user_id):
         notes.setdefault(note.visit_id, []).append(note)
     wallet = _all(ledger_queries.wallet_history_page, user_id)
+    fees = refund_queries.fees_of_patient(user_id)
+    fee_descriptions = {fee.id: fee.description for fee in fees}
     return {
         "format": FORMAT,
         "generated_at": ist(utcnow()),
@@ -219,9 +226,9 @@ def personal_data(user_id):
             }
             for d in account_queries.dependents_of(user_id)
         ],
-        "visits": [_visit(v, notes.get(v.id, ())) for v in visits],
+        "visits": [_visit(v, notes.get(v.id, ()), fee_descriptions) for v in visits],
         "payments": [_payment(v, p) for v in visits for p in v.payments],
-        "reschedule_fees": _fees(user_id),
+        "reschedule_fees": _fees(user_id, fees),
         "refunds": [_refund(r) for r in refund_queries.refunds_of_patient(user_id)],
         "wallet": {
             "balance": rupees(wallet_queries.shown_balance(user_id)),

@@ -199,7 +199,8 @@ FEE_PAID_BY = {
 class FeePaid:
     """A reschedule fee the patient paid on this visit: its tax document (``document_no``,
     its number in the fees' series as issued, and ``invoice_no``, the visit's invoice it
-    is against; the clinic's GSTIN and the split as stored when it was charged), how it
+    is against; the clinic's GSTIN and name, the description of its booking's line
+    (service — providers) and the split as stored when it was charged), how it
     was paid (``pay_with``: WALLET, GATEWAY or DESK, ``reference``: the Razorpay payment
     or the desk's receipt), the move it paid for, and what became of it
     (``refund_status``: None, or its live refund's status; ``credit_note_no``: the GST
@@ -209,8 +210,8 @@ class FeePaid:
     document_no: str | None
     invoice_no: str | None
     booking_id: int
-    service_name: str
-    clinic_name: str
+    description: str  # as issued: "Consultation — Dr A", whatever it is called today
+    clinic_name: str  # as issued
     timezone: str
     old_start: object
     new_start: object
@@ -281,7 +282,8 @@ class VisitFees:
 
 def _paid_fees_select():
     """The paid fees (DONE with a fee: the fee was posted, as ``refunds.money`` gives them
-    back), each with its booking's service and clinic, and its live refund, if any (an
+    back), each with the names its document was issued with (``invoices.issue_fee``) and
+    its clinic's time zone, and its live refund, if any (an
     outer join: a fee refund retried or sent to the wallet leaves one live row), and the
     credit note that refund issued (``booking.credit_notes``: one per fee given back).
     Only the fee's own refund (``FEE_REFUND``): a capture on the fee's order after the
@@ -294,8 +296,8 @@ def _paid_fees_select():
             Reschedule.id,
             Reschedule.document_no,
             Reschedule.booking_id,
-            Service.name.label("service_name"),
-            Clinic.name.label("clinic_name"),
+            Reschedule.invoice_description,
+            Reschedule.invoice_clinic_name,
             Clinic.timezone,
             Reschedule.old_start,
             Reschedule.new_start,
@@ -315,7 +317,6 @@ def _paid_fees_select():
             CreditNote.number.label("credit_note_no"),
         )
         .join(IndividualBooking, IndividualBooking.id == Reschedule.booking_id)
-        .join(Service, Service.id == IndividualBooking.service_id)
         .join(Clinic, Clinic.id == IndividualBooking.clinic_id)
         .outerjoin(Refund, live)
         .outerjoin(CreditNote, CreditNote.reschedule_id == Reschedule.id)
@@ -351,8 +352,8 @@ def _fees_paid(rows, invoice_no, visit_number=lambda row: None):
             document_no=row.document_no,
             invoice_no=invoice_no(row),
             booking_id=row.booking_id,
-            service_name=row.service_name,
-            clinic_name=row.clinic_name,
+            description=row.invoice_description,
+            clinic_name=row.invoice_clinic_name,
             timezone=row.timezone,
             old_start=row.old_start,
             new_start=row.new_start,

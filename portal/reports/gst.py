@@ -3,8 +3,9 @@ tax invoices (a visit's confirmation, per clinic), reschedule fees, and credit n
 (negative) — with taxable value, exempt value and the tax split (CGST + SGST within the
 state, IGST otherwise) and the GST rate it was charged at, then a summary per GSTIN
 (collected, reversed, net) split by rate, as GSTR-1 asks. Each document is filed under the
-GSTIN and split stored on it when issued, never the clinic's GSTIN of today, so editing a
-clinic does not rewrite a past month; its rate is that of the policy version its booking was
+GSTIN, split and clinic name stored on it when issued (a credit note: those of the
+document it reverses), never the clinic's of today, so editing a clinic does not rewrite
+a past month; its rate is that of the policy version its booking was
 priced under (``invoices.gst_bps``, what the receipt states), never today's.
 
 Every row comes from a ledger transaction that moved ``gst_payable`` in the month, so the
@@ -80,7 +81,7 @@ def _invoices(low, high, clinic_id):
             sa.literal(INVOICE).label("doc_type"),
             visit.invoice_no.label("doc_no"),
             visit.invoice_no.label("invoice_no"),
-            Clinic.name.label("clinic_name"),
+            item.invoice_clinic_name.label("clinic_name"),  # as issued, as the GSTIN
             item.invoice_gstin.label("gstin"),
             rate.label("gst_bps"),
             sa.cast(sa.func.sum(item.taxable), sa.BigInteger).label("taxable"),
@@ -107,7 +108,7 @@ def _invoices(low, high, clinic_id):
             txn.created_at,
             visit.invoice_no,
             Clinic.id,
-            Clinic.name,
+            item.invoice_clinic_name,
             item.invoice_gstin,
             rate,
         )
@@ -123,7 +124,7 @@ def _reschedule_fees(low, high, clinic_id):
             sa.literal(RESCHEDULE_FEE).label("doc_type"),
             Reschedule.document_no.label("doc_no"),
             visit.invoice_no.label("invoice_no"),
-            Clinic.name.label("clinic_name"),
+            Reschedule.invoice_clinic_name.label("clinic_name"),  # as issued
             Reschedule.invoice_gstin.label("gstin"),
             # Quoted under its booking's version (docs/policy.md): the booking's rate.
             gst_bps_column(item.policy_version_id).label("gst_bps"),
@@ -151,13 +152,19 @@ def _reschedule_fees(low, high, clinic_id):
 
 def _credit_notes(low, high, clinic_id):
     note, item = CreditNote, IndividualBooking
+    # Issued under the GSTIN of the document it reverses, as issued: so is its clinic's
+    # name (a fee's, or the line's).
+    reversed_clinic = sa.case(
+        (note.reschedule_id.is_not(None), Reschedule.invoice_clinic_name),
+        else_=item.invoice_clinic_name,
+    )
     q = (
         sa.select(
             note.issued_at.label("at"),
             sa.literal(CREDIT_NOTE).label("doc_type"),
             note.number.label("doc_no"),
             note.invoice_no.label("invoice_no"),
-            Clinic.name.label("clinic_name"),
+            reversed_clinic.label("clinic_name"),
             note.clinic_gstin.label("gstin"),
             # A reversal reduces the rate the tax was charged at: its booking's.
             gst_bps_column(item.policy_version_id).label("gst_bps"),
@@ -168,8 +175,8 @@ def _credit_notes(low, high, clinic_id):
             (-note.sgst).label("sgst"),
             (-note.igst).label("igst"),
         )
-        .join(Clinic, Clinic.id == note.clinic_id)
         .join(item, item.id == note.booking_id)
+        .outerjoin(Reschedule, Reschedule.id == note.reschedule_id)
         .where(note.issued_at >= low, note.issued_at < high)
     )
     return q.where(note.clinic_id == clinic_id) if clinic_id else q

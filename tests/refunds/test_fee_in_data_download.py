@@ -66,7 +66,7 @@ def test_the_data_download_lists_a_reschedule_fee_the_patient_paid(
     (row,) = json.loads(text)["reschedule_fees"]
     assert row == {
         "visit": number,
-        "service": "Consultation",
+        "service": "Consultation — Dr Doc 1",  # as its tax document describes it, as issued
         "document_number": fee.document_no,
         "against_invoice": invoice_no,
         "moved_from": "2026-06-05T10:00:00+05:30",
@@ -165,7 +165,7 @@ def test_the_download_names_the_credit_note_of_a_cancelled_visit(
     assert shown == {
         "number": note.number,
         "issued_at": shown["issued_at"],
-        "service": "Consultation",
+        "service": "Consultation — Dr Doc 1",  # the line it reverses, as issued
         "gstin": note.clinic_gstin,
         "taxable_value": rupees(note.taxable_value),
         "exempt_value": rupees(note.exempt_value),
