@@ -415,3 +415,9 @@ def unit_of_work():
         session.info["uow_depth"] = depth
         if lock is not None:
             lock.release()
+
+
+def in_unit_of_work():
+    """Whether a unit of work is open on the session (a new one would be a SAVEPOINT,
+    committed only with the outer one)."""
+    return db.session.info.get("uow_depth", 0) > 0

@@ -146,9 +146,12 @@ def _in_the_way():
             MasterBooking.id.label("visit_id"),
             MasterBooking.status,
             MasterBooking.hold_expires_at,
+            Reschedule.status.label("move_status"),
+            Reschedule.expires_at.label("move_expires_at"),
         )
         .join(IndividualBooking, IndividualBooking.id == SlotClaim.booking_id)
         .join(MasterBooking, MasterBooking.id == IndividualBooking.master_id)
+        .outerjoin(Reschedule, Reschedule.id == SlotClaim.reschedule_id)
         .where(
             SlotClaim.subject.in_(sa.bindparam("subjects", expanding=True)),
             SlotClaim.live.is_(True),
@@ -159,9 +162,10 @@ def _in_the_way():
 
 
 def in_the_way(subjects, start, end):
-    """``conflicts`` as rows, what a hold reads first: each claim's ``id``, ``subject``
-    and ``reschedule_id`` (a move's held time), and its visit's ``visit_id``, ``status``
-    and ``hold_expires_at`` (what ``lifecycle.is_hold_stale`` reads)."""
+    """``conflicts`` as rows, what a hold reads first: each claim's ``id``,
+    ``subject`` and ``reschedule_id`` (a move's held time) with that move's
+    ``move_status`` and ``move_expires_at``, and its visit's ``visit_id``, ``status`` and
+    ``hold_expires_at`` (what ``lifecycle.is_hold_stale`` reads)."""
     return column_rows(_in_the_way(), {"subjects": list(subjects), "start": start, "end": end})
 
 
