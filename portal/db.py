@@ -224,7 +224,16 @@ class Busy(Exception):
     is left due and tried again (``portal.jobs``)."""
 
 
-def _doing():
+class Deadlocked(Busy):
+    """PostgreSQL's deadlock detector aborted the transaction (40P01): nothing was done.
+    Answered as ``Busy`` (a request 503 with ``Retry-After``, a job tried again); every
+    lock order is meant to make it impossible, so where it is raised it is logged as an
+    error with the circle PostgreSQL names (``booking.claims``)."""
+
+
+def doing():
+    """What this thread is doing, for a log line: the job, or the request's method and
+    path, and the thread."""
     what = DOING.get()
     if what is None and has_request_context():
         what = f"{request.method} {request.path}"
@@ -245,7 +254,7 @@ class ProcessLock:
         if not self._lock.acquire(blocking, timeout):
             return False
         if self._depth == 0:
-            self._owner, self._holder = threading.get_ident(), (_doing(), time.monotonic())
+            self._owner, self._holder = threading.get_ident(), (doing(), time.monotonic())
         self._depth += 1
         return True
 
@@ -277,7 +286,7 @@ class ProcessLock:
             wait,
             time.monotonic() - since,
             what,
-            _doing(),
+            doing(),
         )
         raise Busy(f"the portal was busy for {wait:g} s")
 
@@ -415,3 +424,9 @@ def unit_of_work():
         session.info["uow_depth"] = depth
         if lock is not None:
             lock.release()
+
+
+def in_unit_of_work():
+    """Whether a unit of work is open on the session (a new one would be a SAVEPOINT,
+    committed only with the outer one)."""
+    return db.session.info.get("uow_depth", 0) > 0

@@ -34,6 +34,7 @@ A use case that writes claims opens ``with claims.claiming(), unit_of_work():`` 
 and the lost-race translation outside, so the commit happens inside both.
 """
 
+import logging
 from contextlib import contextmanager
 from functools import cache
 
@@ -52,9 +53,11 @@ from portal.booking.models import (
 )
 from portal.catalog import busy
 from portal.catalog.time_lock import is_postgres, lock_subjects, serialized
-from portal.db import column_rows, unit_of_work
+from portal.db import Deadlocked, column_rows, doing, unit_of_work
 from portal.domain.states import BookingStatus, RescheduleStatus
 from portal.extensions import db
+
+log = logging.getLogger("portal.booking")
 
 EXCLUSION_VIOLATION = "23P01"
 DEADLOCK_DETECTED = "40P01"
@@ -68,7 +71,8 @@ ACCOUNT_ACTIVE = "slot_claims_account_active"
 @contextmanager
 def claiming():
     """:func:`serialized`, and a lost race (at flush or at the commit of the unit of work
-    inside) raised as :class:`SlotUnavailable`."""
+    inside) raised as :class:`SlotUnavailable` (a deadlock as ``Deadlocked``:
+    :func:`_raise_refusal`)."""
     with serialized():
         try:
             yield
@@ -80,9 +84,20 @@ def claiming():
 def _raise_refusal(exc):
     """A claim write's refusal as the person hears it: the time lost to someone else
     (SlotUnavailable), or the account closed (AccountClosed) or deactivated
-    (AccountDeactivated) meanwhile."""
+    (AccountDeactivated) meanwhile. A deadlock is none of these (:func:`is_lost_race`):
+    logged as an error, with the circle PostgreSQL reports, and raised as
+    :class:`Deadlocked` (a ``Busy``: 503, try again; a job is tried again)."""
     if is_lost_race(exc):
         raise SlotUnavailable() from None
+    if _sqlstate(exc) == DEADLOCK_DETECTED:
+        diag = getattr(getattr(exc, "orig", None), "diag", None)
+        log.error(
+            "deadlock writing slot claims (40P01), answered busy: a lock-order fault, not a"
+            " lost race (docs/booking.md, lock order); %s; %s",
+            doing(),
+            getattr(diag, "message_detail", None) or str(getattr(exc, "orig", exc)),
+        )
+        raise Deadlocked("PostgreSQL aborted a claims write to break a deadlock") from exc
     if is_account_closed(exc):
         raise AccountClosed() from None
     if _refused_as(exc, ACCOUNT_ACTIVE):
@@ -109,11 +124,14 @@ def is_exclusion_violation(exc):
 
 
 def is_lost_race(exc):
-    """A claim write lost to a concurrent one: the exclusion constraint refused it, or —
-    PostgreSQL checks the constraint after inserting the index entry, so two overlapping
-    inserts can each wait for the other — the deadlock detector chose it as the victim.
-    Either way the slot went to someone else."""
-    return _sqlstate(exc) in (EXCLUSION_VIOLATION, DEADLOCK_DETECTED)
+    """A claim write lost to a concurrent one: the exclusion constraint (or the claims'
+    trigger, in its words) refused it; the slot went to someone else. Not a deadlock
+    (40P01), which it once was: two overlapping inserts could each wait for the other's
+    index entry, but every claim writer now takes its subjects' locks first, in one order
+    (:func:`lock_subjects`), so claimers of one time queue there and a deadlock can only
+    be a fault in some lock order (three such were answered "Slot no longer available"
+    for a time nobody took). :func:`_raise_refusal` logs it and answers busy."""
+    return _sqlstate(exc) == EXCLUSION_VIOLATION
 
 
 def _overlapping(subjects, start, end):
@@ -146,9 +164,12 @@ def _in_the_way():
             MasterBooking.id.label("visit_id"),
             MasterBooking.status,
             MasterBooking.hold_expires_at,
+            Reschedule.status.label("move_status"),
+            Reschedule.expires_at.label("move_expires_at"),
         )
         .join(IndividualBooking, IndividualBooking.id == SlotClaim.booking_id)
         .join(MasterBooking, MasterBooking.id == IndividualBooking.master_id)
+        .outerjoin(Reschedule, Reschedule.id == SlotClaim.reschedule_id)
         .where(
             SlotClaim.subject.in_(sa.bindparam("subjects", expanding=True)),
             SlotClaim.live.is_(True),
@@ -159,9 +180,10 @@ def _in_the_way():
 
 
 def in_the_way(subjects, start, end):
-    """``conflicts`` as rows, what a hold reads first: each claim's ``id``, ``subject``
-    and ``reschedule_id`` (a move's held time), and its visit's ``visit_id``, ``status``
-    and ``hold_expires_at`` (what ``lifecycle.is_hold_stale`` reads)."""
+    """``conflicts`` as rows, what a hold reads first: each claim's ``id``,
+    ``subject`` and ``reschedule_id`` (a move's held time) with that move's
+    ``move_status`` and ``move_expires_at``, and its visit's ``visit_id``, ``status`` and
+    ``hold_expires_at`` (what ``lifecycle.is_hold_stale`` reads)."""
     return column_rows(_in_the_way(), {"subjects": list(subjects), "start": start, "end": end})
 
 

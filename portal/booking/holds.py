@@ -1,8 +1,21 @@
 """Times held but not (yet) paid for, and clearing the stale ones out of a new booking's
 way: a visit's hold whose time ran out, and the new time held for a move whose fee
-checkout ran out (``Reschedule`` rows PENDING_PAYMENT). Runs in the caller's unit of
-work."""
+checkout ran out (``Reschedule`` rows PENDING_PAYMENT), which the sweep has not reached.
 
+Lock order (docs/booking.md, "One lock order for a booking's money"). A use case that
+writes claims holds its own visit (and move) before it reads the claims in its way, so it
+never clears another person's stale hold itself: that would lock their visit and move
+after its own (two patients each moving onto the other's lapsed hold waited in a circle)
+and post their wallet part back before its own lock on the time (a circle with that
+patient's wallet move). Instead the use case, run by :func:`clears_stale_holds`, stops
+(its unit of work rolls back) when it finds one (:func:`in_the_way`); each stale hold is
+then cleared in a unit of work of its own, as the sweep would (:func:`clear_stale_holds`:
+the visit, its move, then the money; no lock on anyone's time), committed, and the use
+case runs once more. A catalog change clears the holds in its way inside its own unit of
+work, its money after its lock on the time (:func:`_release_stale`)."""
+
+import contextvars
+import functools
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -17,7 +30,7 @@ from portal.booking.models import (
     booking_providers,
 )
 from portal.catalog import busy
-from portal.db import utcnow
+from portal.db import in_unit_of_work, unit_of_work, utcnow
 from portal.domain.states import RESCHEDULE, BookingStatus, RescheduleStatus
 from portal.extensions import db
 from portal.i18n import N_
@@ -106,13 +119,67 @@ def close_pending_moves(item, status, reason):
     db.session.flush()
 
 
-def release_stale_hold(claim, now=None):
-    """A held time whose checkout ran out but the sweep has not reached yet must not block
-    anyone. True if released."""
-    if claim.reschedule_id is None:
-        return False
-    resched = lock_reschedule(claim.reschedule_id)
+class StaleHoldsInTheWay(Exception):  # noqa: N818 -- a signal, not an error
+    """Raised by :func:`in_the_way` in a use case's first run under
+    :func:`clears_stale_holds`: other people's holds whose time ran out are in its way
+    (``stale``: ``(visit id, reschedule id or None)``, the visits' ids ascending, judged
+    stale at ``now``). Its unit of work rolls back; nothing is kept."""
+
+    def __init__(self, stale, now):
+        super().__init__(stale)
+        self.stale, self.now = stale, now
+
+
+# Whether the use case running may stop to let the stale holds in its way be cleared
+# (its first run under ``clears_stale_holds``); else they are in its way.
+_MAY_CLEAR = contextvars.ContextVar("holds.may_clear", default=False)
+
+
+def clears_stale_holds(use_case):
+    """Decorate a use case that writes claims (and opens its own unit of work): when it
+    finds other people's stale holds in its way (:class:`StaleHoldsInTheWay`, its work
+    rolled back), clear each in a unit of work of its own (:func:`clear_stale_holds`,
+    committed: expiring a stale hold is what the sweep does anyway, whatever the use case
+    then decides) and run it once more. In that second run a stale hold still in the way
+    (one that lapsed in between) is in the way, as a live one is: the person is told the
+    time is taken and may try again, and nothing waits in a circle. Called inside another
+    unit of work (``reschedule.rebook`` holds through ``visits.add_item``) it runs as it
+    is: the outermost use case stops, clears and runs again; under none that may, a stale
+    hold is in the way."""
+
+    @functools.wraps(use_case)
+    def run(*args, **kwargs):
+        if _MAY_CLEAR.get() or in_unit_of_work():
+            return use_case(*args, **kwargs)
+        first = _MAY_CLEAR.set(True)
+        try:
+            return use_case(*args, **kwargs)
+        except StaleHoldsInTheWay as found:
+            stale, now = found.stale, found.now
+        finally:
+            _MAY_CLEAR.reset(first)
+        for visit_id, reschedule_id in stale:
+            # One visit a unit of work: it holds one visit's lock, never waits for another.
+            with unit_of_work():
+                clear_stale_holds(visit_id, reschedule_id, now)
+        return use_case(*args, **kwargs)
+
+    return run
+
+
+def clear_stale_holds(visit_id, reschedule_id=None, now=None):
+    """Clear a stale hold in the caller's unit of work, which does nothing else (the
+    sweep's order: the visit, then its move, then the money; no lock on anyone's time):
+    the visit's times (expired, its wallet part posted back, as the sweep does) or, with
+    ``reschedule_id``, the new time held for the move whose fee checkout ran out (the
+    move EXPIRED; no money was taken for it). Each only if still stale at ``now`` under
+    the visit's lock (the sweep, a capture or a newer request may have got there first).
+    True if something was released."""
     now = now or utcnow()
+    if reschedule_id is None:
+        return lifecycle.expire_if_stale(visit_id, now)
+    lifecycle.lock_visit(visit_id)
+    resched = lock_reschedule(reschedule_id)
     if resched.status == RescheduleStatus.PENDING_PAYMENT:
         if resched.expires_at is None or resched.expires_at > now:
             return False
@@ -125,30 +192,42 @@ def release_stale_hold(claim, now=None):
     return True
 
 
-def clear_stale_holds(subjects, start, end, keep_visit_id=None):
-    """Holds whose time ran out but the sweep has not reached yet must not block anyone.
-    Returns the live claims still in the way (``claims.in_the_way``'s rows: read again
-    only when a stale hold was cleared, which the sweep makes rare).
-    ``keep_visit_id``: the visit being added to, never expired here; or a function
-    giving it, asked only when a stale hold is found (finding it may cost a read)."""
-    now = utcnow()
+def _stale_move(claim, now):
+    """A move's held time whose fee checkout ran out (not yet closed), or whose move is
+    closed and its hold somehow still live."""
+    if claim.move_status == RescheduleStatus.PENDING_PAYMENT:
+        return claim.move_expires_at is not None and claim.move_expires_at <= now
+    return claim.move_status in (RescheduleStatus.EXPIRED, RescheduleStatus.FAILED)
+
+
+def in_the_way(subjects, start, end, keep_visit_id=None):
+    """The live claims in the way (``claims.in_the_way``'s rows, one read). Another
+    person's stale hold among them is not cleared here (the module's docstring: this runs
+    under the use case's own locks): in a use case's first run under
+    :func:`clears_stale_holds` it raises :class:`StaleHoldsInTheWay`, for it to be
+    cleared and the use case run again; else it is in the way as any live claim.
+    ``keep_visit_id``: the visit being added to or moved in, whose own lapsed hold is
+    the person's own time (in the way, never cleared); or a function giving it, asked
+    only when a stale visit is found (finding it may cost a read)."""
     found = claims.in_the_way(subjects, start, end)
-    handled = set()  # the moves and visits acted on (two claims of one share its answer)
+    if not _MAY_CLEAR.get():
+        return found
+    now = utcnow()
+    stale = set()
     for claim in found:
-        if claim.reschedule_id is not None:  # a move's held time whose checkout ran out
-            if ("move", claim.reschedule_id) not in handled and release_stale_hold(claim, now):
-                handled.add(("move", claim.reschedule_id))
+        if claim.reschedule_id is not None:
+            if _stale_move(claim, now):
+                stale.add((claim.visit_id, claim.reschedule_id))
             continue
-        if ("visit", claim.visit_id) in handled or not lifecycle.is_hold_stale(claim, now):
-            continue  # the row has the visit's columns
+        if not lifecycle.is_hold_stale(claim, now):  # the row has the visit's columns
+            continue
         if callable(keep_visit_id):
             keep_visit_id = keep_visit_id()  # asked once
         if claim.visit_id != keep_visit_id:
-            # Expired here, or by the sweep while this waited for the visit's lock: its
-            # claims are released either way, so they are read again below.
-            lifecycle.expire_if_stale(claim.visit_id, now)
-            handled.add(("visit", claim.visit_id))
-    return claims.in_the_way(subjects, start, end) if handled else found
+            stale.add((claim.visit_id, None))
+    if stale:
+        raise StaleHoldsInTheWay(sorted(stale, key=lambda s: (s[0], s[1] or 0)), now)
+    return found
 
 
 @busy.clinic_release("bookings")
@@ -156,37 +235,45 @@ def release_stale_at_clinic(clinic_id, start, end, now):
     """A clinic's change (its deactivation, new opening hours or time zone:
     ``catalog.clinics``) first releases the holds at the clinic overlapping ``[start,
     end)`` whose time ran out by ``now`` and which the sweep has not reached
-    (:func:`_release_stale`)."""
-    _release_stale(IndividualBooking.clinic_id == clinic_id, start, end, now)
+    (:func:`_release_stale`; returns what releases them once the time is locked)."""
+    return _release_stale(IndividualBooking.clinic_id == clinic_id, start, end, now)
 
 
 @busy.provider_release("bookings")
 def release_stale_of_providers(provider_ids, start, end, now):
     """A provider's deactivation, leave or change of weekly hours (``catalog.providers``,
-    ``catalog.availability``) first releases the providers' holds overlapping ``[start,
-    end)`` whose time ran out by ``now`` (:func:`_release_stale`)."""
+    ``catalog.availability``) or a service's change (``catalog.service_changes``) first
+    releases the providers' holds overlapping ``[start, end)`` whose time ran out by
+    ``now`` (:func:`_release_stale`; returns what releases them once the time is
+    locked)."""
     booked = sa.select(booking_providers.c.booking_id).where(
         booking_providers.c.provider_id.in_(sorted(set(provider_ids)))
     )
-    _release_stale(IndividualBooking.id.in_(booked), start, end, now)
+    return _release_stale(IndividualBooking.id.in_(booked), start, end, now)
 
 
 def _release_stale(which, start, end, now):
-    """Release the holds of the bookings ``which`` (a condition on ``IndividualBooking``)
+    """Lock the holds of the bookings ``which`` (a condition on ``IndividualBooking``)
     overlapping ``[start, end)`` whose time ran out by ``now`` and which the sweep has not
-    reached: a visit's (its items EXPIRED, as the sweep would) and a move's held new time
-    (the move EXPIRED). Else a catalog change that does not count them (a clinic's
-    deactivation, hours or zone; a provider's deactivation, leave or hours) went through,
-    and a capture arriving before the sweep still confirmed the visit, or moved the booking
-    onto the held time, where the change had just closed. Released, such a capture is a
-    late payment (``payment_events._late``: revived only if the time is still offered,
-    which reads the clinic and the provider; else the wallet) or a late fee (the wallet).
-    The change then reads the bookings live at the same ``now``, so no hold is neither
-    counted nor released. One query finds them (none, most times); each visit is then
-    locked, and each move after its visit (a capture's order), and released only if still
-    stale. In the caller's unit of work, before it takes the providers' time locks: a hold
-    locks its visit before that lock (``visits.add_item``), so the other order could wait
-    in a circle with it."""
+    reached; returns the function that releases them, for the caller to call once it holds
+    the lock on the providers' time (``catalog.busy``): a visit's (its items EXPIRED, its
+    wallet part posted back, as the sweep would) and a move's held new time (the move
+    EXPIRED). Else a catalog change that does not count them (a clinic's deactivation,
+    hours or zone; a provider's deactivation, leave or hours; a service's change) went
+    through, and a capture arriving before the sweep still confirmed the visit, or moved
+    the booking onto the held time, where the change had just closed. Released, such a
+    capture is a late payment (``payment_events._late``: revived only if the time is still
+    offered, which reads the clinic and the provider; else the wallet) or a late fee (the
+    wallet). The change then reads the bookings live at the same ``now``, so no hold is
+    neither counted nor released. One query finds them (none, most times).
+
+    Lock order (docs/booking.md), in the caller's unit of work after the catalog's locks:
+    each visit ascending, each move after its visit (a capture's order), here, before the
+    providers' time locks (a hold locks its visit before that lock, ``visits.add_item``,
+    so the other order could wait in a circle with it); the release, whose money (a wallet
+    part posted back) comes after the lock on the time, as every use case's does (posted
+    before it, it waited in a circle with that patient's wallet move, which holds the time
+    and waits for the wallet). Each is released only if still stale then."""
     visits = (
         sa.select(MasterBooking.id, sa.null())
         .join(IndividualBooking, IndividualBooking.master_id == MasterBooking.id)
@@ -212,13 +299,19 @@ def _release_stale(which, start, end, now):
     )
     rows = db.session.execute(sa.union_all(visits, moves)).all()
     found = sorted({(v, r) for v, r in rows}, key=lambda row: (row[0], row[1] or 0))
+    locked = []
     for visit_id, reschedule_id in found:
-        if reschedule_id is None:
-            lifecycle.expire_if_stale(visit_id, now)
-            continue
-        lifecycle.lock_visit(visit_id)
-        resched = lock_reschedule(reschedule_id)
-        if resched.status == RescheduleStatus.PENDING_PAYMENT and resched.expires_at <= now:
-            close_pending(resched, RescheduleStatus.EXPIRED, MSG_HOLD_EXPIRED)
-    if found:
-        db.session.flush()
+        visit = lifecycle.lock_visit(visit_id)
+        locked.append(visit if reschedule_id is None else lock_reschedule(reschedule_id))
+
+    def release():
+        for row in locked:
+            if isinstance(row, Reschedule):
+                if row.status == RescheduleStatus.PENDING_PAYMENT and row.expires_at <= now:
+                    close_pending(row, RescheduleStatus.EXPIRED, MSG_HOLD_EXPIRED)
+            elif row is not None and lifecycle.is_hold_stale(row, now):
+                lifecycle.expire(row)
+        if locked:
+            db.session.flush()
+
+    return release

@@ -192,7 +192,10 @@ def check_slot(item, new_start, on_grid=False):
     since it was paid for). Returns the new end; raises BookingError / SlotUnavailable
     (the booking horizon too: a move, the patient's or an admin's, override or not, goes
     no further ahead than a hold). ``on_grid``: only a start the move page's list shows
-    (the patient's move; a move whose fee came late was checked when asked)."""
+    (the patient's move; a move whose fee came late was checked when asked). Another
+    person's stale hold in the way stops :func:`reschedule` (its first run), to be cleared
+    in a unit of work of its own before it runs again (``holds.in_the_way``); elsewhere
+    it is in the way."""
     if getattr(new_start, "tzinfo", None) is None:
         raise BookingError("Choose a time", field="start_at")
     if new_start == item.start_at:
@@ -200,7 +203,7 @@ def check_slot(item, new_start, on_grid=False):
     length = item.end_at - item.start_at
     end = new_start + length
     subjects = _subjects(item)
-    holds.clear_stale_holds(subjects, new_start, end, keep_visit_id=item.master_id)
+    holds.in_the_way(subjects, new_start, end, keep_visit_id=item.master_id)
     messages = check_booking_slot(
         list(item.providers),
         item.service,
@@ -381,6 +384,7 @@ def lock(item):
     return db.session.scalar(query)
 
 
+@holds.clears_stale_holds
 def reschedule(
     actor,
     item_id,
@@ -399,7 +403,10 @@ def reschedule(
     another one now (a tier's boundary passed meanwhile) refuses, and so does none
     (``None`` or not a whole number of paise): nothing charged, held or moved.
     ``shown_start`` (required): the booking's start the page showed (an aware datetime);
-    the booking at another start now (moved meanwhile) refuses, and so does none."""
+    the booking at another start now (moved meanwhile) refuses, and so does none.
+    Another person's stale hold at the new time is cleared first, in a unit of work of its
+    own, and the move asked again (``holds.clears_stale_holds``): never under this move's
+    locks (docs/booking.md, lock order)."""
     # Required, never defaulted: a caller without a shown fee would otherwise skip the
     # check and charge whatever is due now (review finding: only the web forms checked).
     if isinstance(expected_fee, bool) or not isinstance(expected_fee, int):
@@ -529,9 +536,12 @@ def _start_checkout(resched, item, callback_url, now):
     return RescheduleResult(resched, action, action, fields)
 
 
+@holds.clears_stale_holds
 def rebook(actor, item_id, new_start):
     """An expired or cancelled booking again, at a new time and today's price: a new
-    item in a new visit (``service.add_item``); the patient then checks out as usual."""
+    item in a new visit (``service.add_item``); the patient then checks out as usual.
+    Another person's stale hold in the way is cleared outside this unit of work (the hold
+    inside it stops this one: ``holds.clears_stale_holds``)."""
     with claims.claiming(), unit_of_work():
         item = _item_for(actor, item_id)
         if item.status not in (BookingStatus.EXPIRED, BookingStatus.CANCELLED):

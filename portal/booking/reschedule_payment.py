@@ -188,7 +188,16 @@ def _moved_to_free_slot(item, resched):
     exclusion constraint decides, in a nested unit of work (a SAVEPOINT); on SQLite the
     claim lock is held, so the check is authoritative and writes nothing first. The
     booking horizon cannot refuse it: the time was within it when the move was asked, and
-    is nearer now."""
+    is nearer now.
+
+    A defensive branch, which no path reaches now (review): a move still waiting for its
+    fee, its booking confirmed at the old time, has live claims on the new one (every path
+    that releases them closes the move too: ``holds.close_pending``, the sweep, a stale
+    hold's clearing, a newer request). Kept for a hold lost some other way
+    (``test_a_wallet_move_and_an_online_fee_applied_onto_a_free_time_never_deadlock``
+    makes that state with SQL). Another person's stale hold at the time is not cleared
+    here, under this capture's locks (docs/booking.md, lock order): it is in the way, and
+    the fee goes to the wallet (``MSG_SLOT_GONE``)."""
     try:
         with unit_of_work():
             end = check_slot(item, resched.new_start)

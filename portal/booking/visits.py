@@ -126,12 +126,13 @@ def _check_providers(service, clinic, providers):
 
 
 def _claims_in_the_way(subjects, start_at, end_at, keep_visit_id):
-    """The live claims overlapping the new time once stale holds are cleared; a provider's
-    refuses the hold at once. Read before anything else is: the losers of a race for one
-    time (once the winner has committed) are answered from this one read. The pre-check
-    only makes the common refusal friendly and cheap; the claims' constraint and lock
-    decide (claims.py)."""
-    taken = holds.clear_stale_holds(subjects, start_at, end_at, keep_visit_id=keep_visit_id)
+    """The live claims overlapping the new time; a provider's refuses the hold at once.
+    Another person's stale hold among them stops the use case, to be cleared before it
+    runs again (``holds.in_the_way``, ``holds.clears_stale_holds``). Read before anything
+    else is: the losers of a race for one time (once the winner has committed) are
+    answered from this one read. The pre-check only makes the common refusal friendly and
+    cheap; the claims' constraint and lock decide (claims.py)."""
+    taken = holds.in_the_way(subjects, start_at, end_at, keep_visit_id=keep_visit_id)
     if any(c.subject.startswith("provider:") for c in taken):
         raise SlotUnavailable()
     return taken
@@ -160,8 +161,8 @@ class _OpenVisit:
 
 
 def _visit_id_of(visit):
-    """The id of the visit a hold joins, for ``holds.clear_stale_holds`` (a function when
-    the visit is yet to be read: asked only if a stale hold is in the way)."""
+    """The id of the visit a hold joins, for ``holds.in_the_way`` (a function when the
+    visit is yet to be read: asked only if a stale hold is in the way)."""
     if isinstance(visit, _OpenVisit):
         return lambda: getattr(visit.visit, "id", None)
     return visit.id if visit is not None else None
@@ -170,6 +171,7 @@ def _visit_id_of(visit):
 # --- the use cases -------------------------------------------------------------------------
 
 
+@holds.clears_stale_holds
 def add_item(
     actor,
     *,
@@ -188,7 +190,9 @@ def add_item(
     person seen, in a new DRAFT visit (``visit_id=None``) or an open one. The visit's hold
     runs ``BOOKING_HOLD_MINUTES`` (15) from now. ``join_open_visit`` (with no
     ``visit_id``): in the person's newest unpaid visit when they have one, looked up once
-    the claims in the way are read, so a time someone holds is refused without it."""
+    the claims in the way are read, so a time someone holds is refused without it.
+    Another person's stale hold in the way is cleared first, in a unit of work of its own,
+    and the hold made again (``holds.clears_stale_holds``)."""
     _aware(start_at, "start_at")
     with claims.claiming(), unit_of_work():
         patient, dependent = check_person(actor, patient_id, dependent_id)

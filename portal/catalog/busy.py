@@ -54,13 +54,16 @@ Before it reads them it has the holds at the clinic whose time ran out by ``now`
 (``clinic_release``, :func:`release_stale_at_clinic`): until the sweep reached them a
 capture would still have confirmed them. A provider's deactivation, leave or weekly hours
 does the same for the provider's holds (``provider_release``,
-:func:`release_stale_of_providers`) and reads :func:`busy_intervals` at the same ``now``::
+:func:`release_stale_of_providers`) and reads :func:`busy_intervals` at the same ``now``.
+A release locks the holds' rows and returns what releases them, which runs once the
+caller's ``lock`` (its lock on the providers' time) is taken: their money after that
+lock (docs/booking.md, "One lock order for a booking's money")::
 
     @busy.clinic_release("bookings")
-    def _release(clinic_id, start, end, now): ...
+    def _release(clinic_id, start, end, now): ...  # returns a function of no arguments
 
     @busy.provider_release("bookings")
-    def _release_of(provider_ids, start, end, now): ...
+    def _release_of(provider_ids, start, end, now): ...  # the same
 """
 
 from dataclasses import dataclass
@@ -292,7 +295,8 @@ def unregister_clinic_source(name):
 def clinic_release(name):
     """Register what releases, at a clinic, the holds overlapping the window whose time ran
     out by ``now`` but which the sweep has not reached (decorator): ``fn(clinic_id, start,
-    end, now)``, in the caller's unit of work."""
+    end, now)``, in the caller's unit of work, locks them and returns a function that
+    releases them (called after the caller's lock on the time, :func:`_release`)."""
 
     def register(fn):
         _CLINIC_RELEASES[name] = fn
@@ -301,9 +305,10 @@ def clinic_release(name):
     return register
 
 
-def release_stale_at_clinic(clinic_id, start, end, now):
-    for fn in _CLINIC_RELEASES.values():
-        fn(clinic_id, start, end, now)
+def release_stale_at_clinic(clinic_id, start, end, now, lock):
+    """Release the stale holds at the clinic (``clinic_release``), ``lock()`` (the lock
+    on the providers' time) taken in between: :func:`_release`."""
+    _release(_CLINIC_RELEASES, (clinic_id, start, end, now), lock)
 
 
 def provider_release(name):
@@ -317,9 +322,21 @@ def provider_release(name):
     return register
 
 
-def release_stale_of_providers(provider_ids, start, end, now):
-    for fn in _PROVIDER_RELEASES.values():
-        fn(provider_ids, start, end, now)
+def release_stale_of_providers(provider_ids, start, end, now, lock):
+    """Release the providers' stale holds (``provider_release``), ``lock()`` (the lock on
+    their time) taken in between: :func:`_release`."""
+    _release(_PROVIDER_RELEASES, (provider_ids, start, end, now), lock)
+
+
+def _release(releases, args, lock):
+    """Each release locks its stale holds' rows (the visits, then their moves: before the
+    lock on the time, as a hold takes its visit's), then ``lock()`` takes the lock on the
+    providers' time, then each releases what it locked (its money, a wallet part posted
+    back, after that lock, as every use case's money is)."""
+    then = [fn(*args) for fn in releases.values()]
+    lock()
+    for release in then:
+        release()
 
 
 def service_source(name):

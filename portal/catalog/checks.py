@@ -40,9 +40,13 @@ once, or an edit and a hold, only ever wait for each other, never deadlock:
    provider taken from it: ``service_changes.refusal``) does the same for every provider
    offering it or booked for it; the claims' trigger reads the service after that lock.
    Just before it, such a change (and a provider's deactivation, leave or weekly hours:
-   :func:`release_stale_then_lock`) releases the stale holds in its way, locking their
-   visits, then their moves: a hold locks its visit before the lock on a provider's time,
-   so visits after that lock could wait in a circle with it.
+   :func:`release_stale_then_lock`) locks the stale holds in its way, their visits, then
+   their moves: a hold locks its visit before the lock on a provider's time, so visits
+   after that lock could wait in a circle with it. It releases them after that lock
+   (``busy.release_stale_of_providers``' ``lock``): expiring a visit posts its wallet part
+   back, and the money comes after the time, as in every use case (posted before it, it
+   waited in a circle with that patient's wallet move, which holds the time and waits for
+   the wallet: docs/booking.md, "One lock order for a booking's money").
 
 A receiver running inside another module's unit of work (the account's deactivation) takes
 the same order after that module's own locks (the user's row, ``FOR NO KEY UPDATE``).
@@ -448,14 +452,16 @@ def lapse_text(lapses_at, zone, now=None):
 
 
 def release_stale_then_lock(provider, starts_at, ends_at):
-    """Before a provider's change reads the bookings in its way: release their holds there
-    whose time ran out but which the sweep has not reached (``busy.release_stale_of_providers``:
-    a capture would still have confirmed them), then take the lock on the provider's time.
-    Returns the ``now`` the holds were judged at, for :func:`bookings_in_the_way` to read
-    them live at (so none is neither released nor counted)."""
+    """Before a provider's change reads the bookings in its way: lock their holds there
+    whose time ran out but which the sweep has not reached, take the lock on the
+    provider's time, then release them (``busy.release_stale_of_providers``: a capture
+    would still have confirmed them; their money after the lock on the time). Returns the
+    ``now`` the holds were judged at, for :func:`bookings_in_the_way` to read them live at
+    (so none is neither released nor counted)."""
     now = utcnow()
-    busy.release_stale_of_providers([provider.id], starts_at, ends_at, now)
-    time_lock.lock_provider(provider.id)
+    busy.release_stale_of_providers(
+        [provider.id], starts_at, ends_at, now, lambda: time_lock.lock_provider(provider.id)
+    )
     return now
 
 

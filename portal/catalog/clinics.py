@@ -265,11 +265,12 @@ def _bookings_in_the_way(clinic, closing, old_hours, new_hours, new_zone):
     Times are said in the clinic's zone as the patients were told them (before a change
     of zone), each with its visit's number.
 
-    Stale holds first (``busy.release_stale_at_clinic``): a hold at the clinic whose time
-    ran out by ``now`` but which the sweep has not reached, a visit's or a move's, is
-    released (a capture arriving later is then a late payment), and the bookings are read
-    live at the same ``now``, so no hold is neither counted nor released. Before the
-    providers' time locks: a hold locks its visit before that lock.
+    Stale holds (``busy.release_stale_at_clinic``): a hold at the clinic whose time ran
+    out by ``now`` but which the sweep has not reached, a visit's or a move's, is released
+    (a capture arriving later is then a late payment), and the bookings are read live at
+    the same ``now``, so no hold is neither counted nor released. Their visits and moves
+    are locked before the providers' time locks (a hold locks its visit before that lock),
+    and released after them (the money after the time, docs/booking.md).
 
     Locks (catalog.checks, "Lock order"; the caller holds the catalog's lock and the
     clinic's row): the lock on the time of every provider who could be booked here, taken
@@ -282,7 +283,7 @@ def _bookings_in_the_way(clinic, closing, old_hours, new_hours, new_zone):
     change of them takes the catalog's lock first)."""
     now = utcnow()
     window = (now, now + AHEAD)
-    busy.release_stale_at_clinic(clinic.id, *window, now)
+    # Read before the stale holds are released: it counts none of them either way.
     at_clinic = busy.clinic_bookings(clinic.id, *window, now=now)
     providers = set(
         db.session.scalars(
@@ -290,7 +291,9 @@ def _bookings_in_the_way(clinic, closing, old_hours, new_hours, new_zone):
         )
     )
     providers.update(pid for b in at_clinic for pid in b.provider_ids)
-    time_lock.lock_providers(providers)
+    busy.release_stale_at_clinic(
+        clinic.id, *window, now, lambda: time_lock.lock_providers(providers)
+    )
     live = busy.clinic_bookings(clinic.id, *window, now=now)
     zone = ZoneInfo(clinic.timezone)
     # (booking, its times the change leaves out), for those it leaves out any.

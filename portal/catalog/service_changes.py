@@ -99,9 +99,10 @@ def refusal(service, field, words, provider_ids=None):
     and unpaid holds (``provider_ids``: only those with any of them), or None. ``words``:
     ``CLOSING``, ``MODE``, ``UNLINK``, or :func:`dropping`'s. Times are said in the clinics' zone.
 
-    Stale holds first, then the lock on the time of everyone who could be booked for it
-    (those offering it, and those with bookings of it ahead), in a hold's order, before the
-    bookings are read, as a clinic's change does (``catalog.checks``, "Lock order"; the
+    Stale holds locked first, then the lock on the time of everyone who could be booked
+    for it (those offering it, and those with bookings of it ahead), in a hold's order,
+    then the stale holds released (their money after the time), before the bookings are
+    read, as a clinic's change does (``catalog.checks``, "Lock order"; the
     caller holds the catalog's lock and the edited row). A hold at the same moment is read
     here, or waits for this commit and is then refused by the claims' trigger, which reads
     the service and its providers after the same lock (migration svcoffer0001)."""
@@ -119,8 +120,9 @@ def refusal(service, field, words, provider_ids=None):
     }
     if provider_ids is not None:
         providers &= set(provider_ids)
-    busy.release_stale_of_providers(providers, *window, now)
-    time_lock.lock_providers(providers)
+    busy.release_stale_of_providers(
+        providers, *window, now, lambda: time_lock.lock_providers(providers)
+    )
     live = busy.service_bookings(service.id, *window, now=now)
     if provider_ids is not None:
         live = [b for b in live if set(b.provider_ids) & set(provider_ids)]
