@@ -15,7 +15,11 @@
   (``apply_booking_error`` / ``apply_errors``), answering 422 with the form.
 * The reporting replica not answering (``portal.replica.Unavailable``) → 503, saying so.
 * The embedded mode's process lock not free in time (``portal.db.Busy``) → 503 "busy",
-  with ``Retry-After``: nothing was done.
+  with ``Retry-After``: nothing was done. So is a transaction PostgreSQL aborted over a
+  lock conflict (``LOCK_CONFLICTS``: a deadlock, a serialization failure, a lock not
+  granted in time), logged as an error: every lock order is meant to make them
+  impossible, and the person can only try again (the claims' writes say so themselves,
+  ``booking.claims``).
 * Anything else → a friendly 500 page naming the request id (``portal.logs``), so a person
   can quote it and the log line can be found.
 
@@ -27,12 +31,13 @@ import logging
 from flask import flash, g, make_response, request, url_for
 from flask_babel import gettext
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import OperationalError
 
 from portal import replica
 from portal.accounts.service import FORM, PermissionDenied, ValidationError
 from portal.accounts.service import NotFound as AccountNotFound
 from portal.booking.errors import MSG_CONFIRMING, BookingError
-from portal.db import Busy
+from portal.db import Busy, doing
 from portal.domain.states import InvalidTransition
 from portal.i18n import N_
 from portal.payouts.common import PayoutError
@@ -237,6 +242,22 @@ def busy(exc):
     return response
 
 
+# deadlock_detected, serialization_failure, lock_not_available
+LOCK_CONFLICTS = frozenset({"40P01", "40001", "55P03"})
+
+
+def lock_conflict(exc):
+    """A database error: busy when PostgreSQL aborted the transaction over a lock
+    conflict (logged as an error, with what was being done), else the error goes on (a
+    500)."""
+    orig = getattr(exc, "orig", None)
+    sqlstate = getattr(orig, "sqlstate", None)
+    if sqlstate not in LOCK_CONFLICTS:
+        raise exc
+    log.error("database lock conflict (%s), answered busy: %s; %s", sqlstate, doing(), orig)
+    return busy(exc)
+
+
 def internal_error(exc):
     """The friendly 500 page. The session may be broken (a database error): roll back
     first, and fall back to plain text if even the page cannot be drawn."""
@@ -270,6 +291,7 @@ def init_app(app):
     app.register_error_handler(429, too_many_requests)
     app.register_error_handler(replica.Unavailable, reports_unavailable)
     app.register_error_handler(Busy, busy)
+    app.register_error_handler(OperationalError, lock_conflict)
     for cls in (*DOMAIN_ERRORS, InvalidTransition):
         app.register_error_handler(cls, domain_error)
     # A 500 handler (not one for Exception): with PROPAGATE_EXCEPTIONS (tests, debug) an
