@@ -1665,3 +1665,59 @@ def test_failed_sign_ins_stored_before_audmail00001_keep_no_text_that_is_no_addr
     assert stored["password"] == stored["at_sign"] == stored["double_at"] == none
     for key in ("address", "erased", "reason", "other"):
         assert stored[key] == rows[key][1], key
+
+
+@pytest.mark.parametrize("engine", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_pans_on_file_before_panshape0001_are_kept_as_the_rule_makes_them(tmp_path, engine, capfd):
+    """panshape0001: a PAN written around the writers is normalised as the rule does (any
+    whitespace trimmed, upper-cased; blank is none on file), then the column refuses any
+    other, on both databases, and keeps its other checks (SQLite rebuilds the table); one
+    still no PAN stops the upgrade, naming its provider; down again takes any value."""
+    from tests.booking.factories import build_world
+
+    url = _database_url(engine, tmp_path / "pans.sqlite3")
+    app = create_app(_test_config(url))
+    set_pan = sa.text("UPDATE providers SET pan = :pan WHERE id = :id")
+    with app.app_context():
+        upgrade()
+        w = build_world()
+        db.session.remove()
+        downgrade(revision="invline00001")
+        doctor, other, lab = w.doctors[0], w.doctors[1], w.lab_provider
+        # PostgreSQL's varchar(10) holds no PAN with whitespace around it; SQLite's does.
+        padded = "\tAADCB7319L\u00a0" if engine == "sqlite" else " aadcb7319"
+        on_file = {doctor: "abcpk1234l", other: "   ", lab: padded}
+        with db.engine.begin() as conn:
+            for provider_id, pan in on_file.items():
+                conn.execute(set_pan, {"pan": pan, "id": provider_id})
+        if engine == "postgres":  # " aadcb7319" is no PAN once trimmed: the upgrade stops
+            with pytest.raises(SystemExit):  # flask_migrate logs "Error: ..." and exits
+                upgrade()
+            assert f"providers {lab} have a PAN on file that is not one" in "".join(
+                capfd.readouterr()
+            )
+            with db.engine.begin() as conn:
+                conn.execute(set_pan, {"pan": "aadcb7319l ", "id": lab})
+        upgrade()
+        with db.engine.begin() as conn:
+            stored = dict(conn.execute(sa.text("SELECT id, pan FROM providers")).all())
+            assert (stored[doctor], stored[other], stored[lab]) == (
+                "ABCPK1234L",
+                None,
+                "AADCB7319L",
+            )
+        for wrong in ("abcpk1234l", "ABCPK1234\t", "ABCPK1234"):
+            with pytest.raises(sa.exc.IntegrityError), db.engine.begin() as conn:
+                conn.execute(set_pan, {"pan": wrong, "id": other})
+        with pytest.raises(sa.exc.IntegrityError), db.engine.begin() as conn:
+            conn.execute(
+                sa.text("UPDATE providers SET commission_bps = 20000 WHERE id = :id"),
+                {"id": other},
+            )
+        downgrade(revision="invline00001")
+        with db.engine.begin() as conn:
+            conn.execute(set_pan, {"pan": "abcpk1234l", "id": other})
+            assert conn.scalar(
+                sa.text("SELECT pan FROM providers WHERE id = :id"), {"id": lab}
+            ) == ("AADCB7319L")
+        db.engine.dispose()

@@ -183,6 +183,18 @@ provider_services = sa.Table(
 )
 
 
+# A PAN is stored only as ``domain.tax_ids.clean_pan`` makes it: five letters, four digits
+# and a letter, ASCII upper case, nothing around it. So the payouts' two keys of a payee,
+# ``payee_key`` in Python (strips every whitespace) and ``PAYEE_KEY`` in SQL (trims spaces;
+# SQLite upper-cases ASCII only), are the value itself: a PAN with a tab or a no-break
+# space would be locked as one payee and counted for TDS as another (docs/payouts.md,
+# "PAN"). One rule, said in each database's pattern language (code-point ranges in both).
+PAN_SHAPE = {
+    "postgresql": "pan ~ '^[A-Z]{5}[0-9]{4}[A-Z]$'",
+    "sqlite": "pan GLOB '" + "[A-Z]" * 5 + "[0-9]" * 4 + "[A-Z]'",
+}
+
+
 class Provider(db.Model):
     """A doctor or a lab. The login is ``user`` (role provider); one provider per user."""
 
@@ -191,6 +203,10 @@ class Provider(db.Model):
         sa.CheckConstraint(_in("kind", PROVIDER_KINDS), name="kind_known"),
         sa.CheckConstraint(_in("payout_schedule", PAYOUT_SCHEDULES), name="payout_schedule_known"),
         sa.CheckConstraint("commission_bps BETWEEN 0 AND 10000", name="commission_range"),
+        *(
+            sa.CheckConstraint(shape, name="pan_shape").ddl_if(dialect=dialect)
+            for dialect, shape in PAN_SHAPE.items()
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -69,16 +69,67 @@ class SignatureError(GatewayError):
     """A checkout, payment-link or webhook signature did not verify."""
 
 
-def from_response(status, body, fallback=""):
-    """Map an error answer (status, parsed JSON body or None) to a typed error."""
-    error = (body or {}).get("error") if isinstance(body, dict) else None
-    error = error if isinstance(error, dict) else {}
-    description = error.get("description") or fallback or f"HTTP {status}"
+# ``from_response``'s body when the answer's body could not be parsed as JSON at all.
+NOT_JSON = object()
+
+_JSON_KINDS = ((bool, "JSON true or false"), (list, "a JSON array"), (str, "a JSON string"))
+
+
+def _what(body):
+    """What an answer's body that is not the expected object is, in words for the message."""
+    if body is NOT_JSON:
+        return "a body that is not JSON"
+    if body is None:
+        return "JSON null"
+    for kind, words in _JSON_KINDS:
+        if isinstance(body, kind):
+            return words
+    if isinstance(body, (int, float)):
+        return "a JSON number"
+    if isinstance(body, dict) and "error" in body:
+        return "an object whose error is not an object"
+    return "an object with no error"
+
+
+def unreadable_success(status, body, who="Razorpay"):
+    """A 2xx answer whose body is not a JSON object: the request may have been made, so
+    the outcome is unknown (retryable; a retry reuses the idempotency key)."""
+    said = _what(body) if body is NOT_JSON else f"{_what(body)}, not a JSON object"
+    return GatewayUnavailable(f"{who} answered with {said}", status=status)
+
+
+def items_of(answer, who="Razorpay"):
+    """A collection answer's ``items``; one without a list of them is unreadable (its
+    callers would index into it: a KeyError in a job, a 500 on a page)."""
+    items = answer.get("items")
+    if not isinstance(items, list):
+        raise GatewayUnavailable(f"{who} answered a list with no list of items", status=200)
+    return items
+
+
+def from_response(status, body, fallback="", *, who="Razorpay"):
+    """Map an error answer (status, parsed JSON body: any JSON value, or ``NOT_JSON``) to a
+    typed error. Razorpay's errors are ``{"error": {"code", "description", ...}}``; any
+    other body (a proxy's page, a WAF's ``[]``, a broken release's ``null``) is typed by
+    its status alone, its message saying what came back, and is never ``NotFound``: only
+    Razorpay can say an id does not exist (a proxy's 404 parked real payments' events
+    and made contacts anew)."""
+    error = body.get("error") if isinstance(body, dict) else None
+    shaped = isinstance(error, dict)
+    error = error if shaped else {}
+    if shaped:
+        description = error.get("description") or fallback or f"HTTP {status}"
+        if not isinstance(description, str):
+            description = str(description)
+    elif status is None:
+        description = fallback or f"No answer from {who}"
+    else:
+        description = f"{who} answered without its error object: {_what(body)}"
     kwargs = {
-        "code": error.get("code"),
+        "code": error.get("code") if isinstance(error.get("code"), str) else None,
         "status": status,
-        "field": error.get("field"),
-        "reason": error.get("reason"),
+        "field": error.get("field") if isinstance(error.get("field"), str) else None,
+        "reason": error.get("reason") if isinstance(error.get("reason"), str) else None,
         "response": body if isinstance(body, dict) else {},
     }
     # 409: a request under this idempotency key is still being processed; Razorpay says
@@ -93,6 +144,8 @@ def from_response(status, body, fallback=""):
         return GatewayUnavailable(description, **kwargs)
     if status == 401:
         return AuthenticationFailed(description, **kwargs)
+    if not shaped:
+        return BadRequest(description, **kwargs)
     if status == 404 or "does not exist" in description:
         return NotFound(description, **kwargs)
     if "idempotency" in description.lower():

@@ -41,6 +41,10 @@ class _Session(requests.Session):
     def last_response(self):
         return getattr(self._local, "response", None)
 
+    def forget_response(self):
+        """Before a call: a response left by an earlier call must not be read as its."""
+        self._local.response = None
+
 
 class _Client(razorpay.Client):
     """The SDK's client with its own version looked up once: the SDK reads its package
@@ -99,10 +103,21 @@ class RazorpayPayIn:
         """Run one SDK call with retries; raise typed errors."""
 
         def attempt():
+            forget = getattr(self.session, "forget_response", None)
+            if forget is not None:
+                forget()
             try:
-                return fn(*args, **kwargs)
+                answer = fn(*args, **kwargs)
             except Exception as exc:  # narrowed by _translate, which re-raises the rest
                 error, ambiguous = self._translate(exc, idempotency_key)
+            else:
+                if isinstance(answer, dict):
+                    return answer
+                # Every call we make answers an object; a 2xx with anything else (``[]``,
+                # ``null``) is unreadable, and the request may have been made.
+                response = getattr(self.session, "last_response", None)
+                status = response.status_code if response is not None else None
+                error, ambiguous = errors.unreadable_success(status, answer), True
             error.ambiguous = ambiguous
             raise error
 
@@ -118,21 +133,37 @@ class RazorpayPayIn:
     def _translate(self, exc, idempotency_key):
         """(typed error, whether the request may have taken effect)."""
         response = getattr(self.session, "last_response", None)
-        if isinstance(exc, requests.exceptions.JSONDecodeError) or isinstance(
-            exc,
-            (
-                razorpay.errors.BadRequestError,
-                razorpay.errors.GatewayError,
-                razorpay.errors.ServerError,
-            ),
+        # An answer came and the SDK failed reading it: its own errors for an error answer,
+        # JSONDecodeError for a body that is not JSON, and TypeError or the like when the
+        # body is JSON but not Razorpay's error object (``null``, ``42``, ``"an error"``,
+        # ``{"error": null}``: it indexes into them). The answer is what counts.
+        if response is not None and (
+            isinstance(
+                exc,
+                (
+                    requests.exceptions.JSONDecodeError,
+                    razorpay.errors.BadRequestError,
+                    razorpay.errors.GatewayError,
+                    razorpay.errors.ServerError,
+                ),
+            )
+            or not isinstance(exc, requests.exceptions.RequestException)
         ):
-            status = response.status_code if response is not None else None
             try:
-                body = response.json() if response is not None else None
+                body = response.json()
             except ValueError:
-                body = None
-            error = errors.from_response(status, body, str(exc))
+                body = errors.NOT_JSON
+            if response.ok:  # a 2xx the SDK could not read
+                return errors.unreadable_success(response.status_code, body), True
+            error = errors.from_response(response.status_code, body, str(exc))
             return error, isinstance(error, errors.GatewayUnavailable)
+        if isinstance(
+            exc,
+            razorpay.errors.BadRequestError
+            | razorpay.errors.GatewayError
+            | razorpay.errors.ServerError,
+        ):
+            return errors.from_response(None, None, str(exc)), True  # no answer kept to read
         if isinstance(exc, requests.exceptions.ConnectTimeout) or (
             isinstance(exc, requests.exceptions.ConnectionError)
             and isinstance(
@@ -166,7 +197,7 @@ class RazorpayPayIn:
         return self._call(self.client.order.fetch, order_id)
 
     def fetch_order_payments(self, order_id):
-        return self._call(self.client.order.payments, order_id)["items"]
+        return errors.items_of(self._call(self.client.order.payments, order_id))
 
     def fetch_payment(self, payment_id):
         return self._call(self.client.payment.fetch, payment_id)
@@ -334,9 +365,9 @@ class RazorpayPayIn:
     def fetch_payment_refunds(self, payment_id):
         """The payment's refunds, up to Razorpay's page of 100 (one visit's items refund far
         fewer)."""
-        return self._call(self.client.payment.fetch_multiple_refund, payment_id, {"count": 100})[
-            "items"
-        ]
+        return errors.items_of(
+            self._call(self.client.payment.fetch_multiple_refund, payment_id, {"count": 100})
+        )
 
     # --- lists for reconciliation (from/to unix seconds, count <= 100, skip) ----------
 
@@ -402,7 +433,7 @@ class RazorpayPayIn:
     # --- settlements ---------------------------------------------------------------------
 
     def fetch_settlements(self, **params):
-        return self._call(self.client.settlement.all, params)["items"]
+        return errors.items_of(self._call(self.client.settlement.all, params))
 
     def fetch_settlement(self, settlement_id):
         return self._call(self.client.settlement.fetch, settlement_id)
@@ -413,4 +444,4 @@ class RazorpayPayIn:
             params["day"] = day
         if count is not None:
             params.update(count=count, skip=skip or 0)
-        return self._call(self.client.settlement.report, params)["items"]
+        return errors.items_of(self._call(self.client.settlement.report, params))

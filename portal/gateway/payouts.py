@@ -82,10 +82,14 @@ class RazorpayXPayouts:
             try:
                 body = response.json()
             except ValueError:
-                body = None
-            if response.is_success and isinstance(body, dict):
-                return body
-            raise errors.from_response(response.status_code, body, response.reason_phrase)
+                body = errors.NOT_JSON
+            if response.is_success:
+                if isinstance(body, dict):
+                    return body
+                raise errors.unreadable_success(response.status_code, body, "RazorpayX")
+            raise errors.from_response(
+                response.status_code, body, response.reason_phrase, who="RazorpayX"
+            )
 
         return with_retries(
             attempt,
@@ -196,7 +200,7 @@ class RazorpayXPayouts:
 
     def list_payouts(self, **filters):
         params = {"account_number": self.account_number, **filters}
-        return self._request("GET", "/payouts", params=params)["items"]
+        return errors.items_of(self._request("GET", "/payouts", params=params), "RazorpayX")
 
     def list_payouts_page(self, start, end, *, count=100, skip=0):
         """One page of the payouts created in [start, end] (unix seconds or datetimes),

@@ -223,8 +223,11 @@ def lock_provider(provider_id):
 
 
 def payee_key(pan):
-    """A PAN as the deductee it names, or None: ``tax_ids.normal_pan`` (the column was free
-    text before ``clean_pan``), as :data:`PAYEE_KEY` says it in SQL."""
+    """A PAN as the deductee it names, or None: ``tax_ids.normal_pan``, as :data:`PAYEE_KEY`
+    says it in SQL. The two agree because the column holds a PAN only as ``clean_pan``
+    makes it (``catalog.models.PAN_SHAPE``, a check constraint): ``strip`` takes any
+    whitespace and ``trim`` only spaces, so a tab kept in the column would lock one payee
+    and count another (tests/payouts/test_pan_keys_agree.py)."""
     return tax_ids.normal_pan(pan)
 
 

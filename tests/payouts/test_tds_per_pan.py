@@ -71,7 +71,7 @@ def test_a_pan_given_mid_year_brings_the_profiles_payouts_of_the_year(mid_year, 
     world.earn(doctor, doctor_user, 3_000_000)
     world.earn(lab, lab_user, 3_000_000)
     runs.run_cycle("WEEKLY", date(2026, 11, 1))
-    lab.pan = PAN.lower()  # as typed before the rule: the same PAN
+    lab.pan = PAN  # the column holds a PAN only as the rule makes it (test_pan_keys_agree)
     db.session.commit()
     world.earn(doctor, doctor_user, 1_000_000)
     runs.run_cycle("WEEKLY", date(2026, 11, 8))

@@ -38,6 +38,9 @@ def _authenticate_and_misbehave():
         time.sleep(latency)
     if status == "garbage":  # a proxy's error page, or a body cut short
         return "<html><body>502 Bad Gateway</body></html>", 200, {"Content-Type": "text/html"}
+    if isinstance(status, tuple):  # an answer_next fault: JSON not shaped as Razorpay's
+        answer_status, answer_body = status
+        return answer_body, answer_status, {"Content-Type": "application/json"}
     if status:
         return jsonify(error_body(status)), status
     g.sandbox_hang = hang

@@ -38,6 +38,11 @@ DEFAULTS = {
     "duplicate": [],  # entity ids a list answer returns twice
     "unsettle": [],  # payment ids the settlement recon leaves out (a settlement missing them)
     "garbage_next": 0,  # the next N API requests are answered 200 with a body that is not JSON
+    # The next N API requests are answered answer_status with answer_body (raw text, sent
+    # as JSON), unprocessed: JSON that is not Razorpay's error object ("[]", "null", ...).
+    "answer_next": 0,
+    "answer_status": 400,
+    "answer_body": "[]",
 }
 RECORD_FAULTS = ("alter", "hide", "duplicate", "unsettle")
 ERROR_BODIES = {
@@ -133,7 +138,8 @@ class Faults:
 
     def plan(self, method, path):
         """For one API request: (latency seconds, error status or None, hang seconds);
-        the error status is the string "garbage" for an answer that is not JSON."""
+        the error status is the string "garbage" for an answer that is not JSON, and a
+        pair (status, raw body) for an ``answer_next`` answer."""
         with self._lock:
             v = self._values
             if v["match"] and v["match"] not in f"{method} {path}":
@@ -142,6 +148,9 @@ class Faults:
             if v["garbage_next"] > 0:
                 v["garbage_next"] -= 1
                 return latency, "garbage", 0.0
+            if v["answer_next"] > 0:
+                v["answer_next"] -= 1
+                return latency, (int(v["answer_status"]), str(v["answer_body"])), 0.0
             if v["fail_next"] > 0:
                 v["fail_next"] -= 1
                 return latency, v["error_status"], 0.0
