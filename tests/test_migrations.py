@@ -1682,7 +1682,7 @@ def test_pans_on_file_before_panshape0001_are_kept_as_the_rule_makes_them(tmp_pa
         upgrade()
         w = build_world()
         db.session.remove()
-        downgrade(revision="invline00001")
+        downgrade(revision="feename00001")
         doctor, other, lab = w.doctors[0], w.doctors[1], w.lab_provider
         # PostgreSQL's varchar(10) holds no PAN with whitespace around it; SQLite's does.
         padded = "\tAADCB7319L\u00a0" if engine == "sqlite" else " aadcb7319"
@@ -1714,7 +1714,7 @@ def test_pans_on_file_before_panshape0001_are_kept_as_the_rule_makes_them(tmp_pa
                 sa.text("UPDATE providers SET commission_bps = 20000 WHERE id = :id"),
                 {"id": other},
             )
-        downgrade(revision="invline00001")
+        downgrade(revision="feename00001")
         with db.engine.begin() as conn:
             conn.execute(set_pan, {"pan": "abcpk1234l", "id": other})
             assert conn.scalar(

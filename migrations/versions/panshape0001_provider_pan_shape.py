@@ -1,7 +1,7 @@
 """providers.pan: stored only as the PAN rule makes it (a check constraint)
 
 Revision ID: panshape0001
-Revises: invline00001
+Revises: feename00001
 Create Date: 2026-12-12 10:00:00
 
 The payouts key a payee by its PAN twice: in Python (``payouts.common.payee_key``, the
@@ -26,7 +26,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "panshape0001"
-down_revision = "invline00001"
+down_revision = "feename00001"
 branch_labels = None
 depends_on = None
 
