@@ -309,6 +309,7 @@ def _percentiles(since):
     where = (
         Refund.status == RefundStatus.PROCESSED,
         Refund.destination == GATEWAY,
+        Refund.outside_refund_id.is_(None),  # a settled part waited for no one (its 0 s)
         Refund.processed_at >= since,
         Refund.processed_at.is_not(None),
     )

@@ -143,9 +143,10 @@ def new_idempotency_key():
     return f"rfnd-{uuid.uuid4().hex}"
 
 
-def replacement(refund, actor, **fields):
+def replacement(refund, actor, amount=None, **fields):
     """A new refund row (a new idempotency key) standing in for ``refund``, which stays as
-    it is and is marked superseded. ``fields``: where the new one goes and its status. The
+    it is and is marked superseded. ``fields``: where the new one goes and its status;
+    ``amount``: a part of it (a settlement's, ``refunds.outside``), else all of it. The
     payment it gives back stays named (``payment_id``), so a visit's money still knows it
     for that payment's refund (a closed account's captured-after refund left out)."""
     fields.setdefault("payment_id", refund.payment_id)
@@ -158,7 +159,7 @@ def replacement(refund, actor, **fields):
         cancellation_id=refund.cancellation_id,
         approval_id=refund.approval_id,
         reschedule_id=refund.reschedule_id,
-        amount=refund.amount,
+        amount=refund.amount if amount is None else amount,
         idempotency_key=new_idempotency_key(),
         retry_of_id=refund.id,
         created_by_id=getattr(actor, "id", None),

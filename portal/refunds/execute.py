@@ -229,24 +229,41 @@ def refund_at_gateway(refund, theirs=None):
     return None
 
 
-def refunded_outside(razorpay_payment_id, theirs):
-    """Paise Razorpay gave back of a payment outside the portal (on its dashboard): of
-    its refunds ``theirs``, those not failed that name no refund row of ours, by
-    Razorpay's id or by our id in their notes."""
+def made_outside(razorpay_payment_id, theirs):
+    """Razorpay's refunds of a payment made outside the portal (on its dashboard), oldest
+    first: of its refunds ``theirs``, those not failed that name no refund row of ours, by
+    Razorpay's id or by our id in their notes; each as ``(entity, paise left)``, less
+    what settlements of failed refunds already counted of it (``refunds.outside``: rows
+    naming it by ``outside_refund_id``), so a dashboard refund is counted once."""
     rows = db.session.execute(
-        sa.select(Refund.id, Refund.razorpay_refund_id).where(
-            Refund.razorpay_payment_id == razorpay_payment_id
-        )
+        sa.select(Refund.id, Refund.razorpay_refund_id, Refund.outside_refund_id, Refund.amount)
+        .where(Refund.razorpay_payment_id == razorpay_payment_id)
+        .order_by(Refund.id)  # the settled parts summed in one order on every backend
     ).all()
     ours = {str(row.id) for row in rows}
     known = {row.razorpay_refund_id for row in rows if row.razorpay_refund_id}
-    return sum(
-        int(entity.get("amount") or 0)
+    counted = {}
+    for row in rows:
+        if row.outside_refund_id:
+            counted[row.outside_refund_id] = counted.get(row.outside_refund_id, 0) + row.amount
+    found = [
+        entity
         for entity in theirs
         if entity.get("status") != "failed"
         and entity.get("id") not in known
         and _our_id_in(entity) not in ours
-    )
+    ]
+    found.sort(key=lambda e: (int(e.get("created_at") or 0), str(e.get("id") or "")))
+    return [
+        (entity, max(0, int(entity.get("amount") or 0) - counted.get(entity.get("id"), 0)))
+        for entity in found
+    ]
+
+
+def refunded_outside(razorpay_payment_id, theirs):
+    """Paise Razorpay gave back of a payment outside the portal (on its dashboard) that no
+    settlement has counted yet (``made_outside``)."""
+    return sum(left for _entity, left in made_outside(razorpay_payment_id, theirs))
 
 
 def sync_refund(refund_id, now=None):

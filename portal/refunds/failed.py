@@ -1,5 +1,7 @@
 """An administrator's way out for a failed gateway refund: try it again, or give up on the
-gateway and put the amount in the patient's wallet. Each is one unit of work."""
+gateway and put the amount in the patient's wallet (or, where a refund made on Razorpay's
+dashboard gave part of it back already, settle it: ``refunds.outside``). Each is one unit
+of work."""
 
 from dataclasses import dataclass
 
@@ -32,15 +34,15 @@ from portal.refunds.execute import (
 from portal.refunds.models import GATEWAY, WALLET
 from portal.refunds.money import beyond_captured
 
-RETRY, TO_WALLET = "retry", "wallet"
+RETRY, TO_WALLET, SETTLE = "retry", "wallet", "settle"
 NO_WALLET_CLOSED = "Account closed: no wallet"
 # Admin pages are English: not translated.
 MSG_REFUNDED_OUTSIDE = (
     "Razorpay has refunded %(outside)s of this payment outside the portal (on its "
     "dashboard): sending %(amount)s to the wallet would give the patient %(excess)s more "
-    "than they paid. This refund stays failed: settle the dashboard refund's case in "
-    "reconciliation, and give the patient only what they are still owed, by a manual "
-    "wallet adjustment."
+    "than they paid. Settle it against the dashboard refund instead (Settle… on the "
+    "refunds list): the part the dashboard refund gave back is closed, not paid again, and "
+    "only the rest goes to the wallet."
 )
 
 
@@ -52,9 +54,13 @@ class Actions:
     retry: bool = False
     to_wallet: bool = False
     no_wallet: str = ""  # why the wallet is not offered for a refund that can be retried
+    # Settle against a dashboard refund (``refunds.outside``) is offered where Send to
+    # wallet was refused for one; any failed refund may be asked (its page asks Razorpay).
+    settle: bool = False
 
     def refusal(self, action):
-        """The message refusing ``action`` (``RETRY``/``TO_WALLET``), or None: allowed."""
+        """The message refusing ``action`` (``RETRY``/``TO_WALLET``/``SETTLE``), or None:
+        allowed."""
         if not self.retry:
             return MSG_NOT_FAILED
         if action == TO_WALLET and not self.to_wallet:
@@ -66,12 +72,15 @@ def actions(refund):
     """A failed gateway refund, not replaced, can be retried; and sent to the wallet
     unless the patient closed their account: money captured after the closure
     (refunds.unapplied) or any refund of a closed account, its wallet can be neither spent
-    nor paid out (docs/privacy.md). Anything else allows nothing."""
+    nor paid out (docs/privacy.md). Settling it against a dashboard refund is offered once
+    Razorpay said, when Send to wallet asked, that one took its payment beyond what it
+    captured (``refunded_outside``). Anything else allows nothing."""
     if refund.status != RefundStatus.FAILED or refund.superseded or refund.destination != GATEWAY:
         return Actions()
+    settle = bool(refund.refunded_outside) and refund.payment_id is not None
     if refund.patient.is_closed:
-        return Actions(retry=True, no_wallet=NO_WALLET_CLOSED)
-    return Actions(retry=True, to_wallet=True)
+        return Actions(retry=True, no_wallet=NO_WALLET_CLOSED, settle=settle)
+    return Actions(retry=True, to_wallet=True, settle=settle)
 
 
 def _failed_refund(admin, refund_id, to_wallet=False):
@@ -102,29 +111,42 @@ def retry_refund(admin, refund_id):
     return target
 
 
+def ask_razorpay(refund, at_gateway=MSG_AT_GATEWAY):
+    """Razorpay's refunds of a failed refund's payment, asked before the refund is
+    replaced, and why Razorpay's word stops it: ``(theirs, refusal)``, the refusal None
+    when it does not. One we gave up on without an answer (no Razorpay id) is looked for
+    there, and what Razorpay says is applied: a refund it will pay must not go to the
+    wallet too (``at_gateway``, the message then). In the caller's unit of work, the
+    refund locked, so what was learnt stays when the caller is refused."""
+    try:
+        theirs = payment_refunds_at_gateway(refund)
+    except GatewayError:
+        return None, MSG_GATEWAY_UNKNOWN
+    if not refund.razorpay_refund_id:  # with one, Razorpay itself failed it
+        entity = refund_at_gateway(refund, theirs)
+        if entity is not None:
+            apply_gateway_refund(refund, entity)
+            if refund.status != RefundStatus.FAILED:
+                return theirs, at_gateway
+    return theirs, None
+
+
 def _wallet_refusal(admin, refund_id):
-    """Why Razorpay's word stops a failed refund going to the wallet, or None. Razorpay is
-    asked for the payment's refunds. One we gave up on without an answer (no Razorpay id)
-    is looked for there, and what Razorpay says is applied: a refund it will pay must not
-    go to the wallet too. And a refund made on Razorpay's dashboard outside the portal
+    """Why Razorpay's word stops a failed refund going to the wallet, or None
+    (``ask_razorpay``). And a refund made on Razorpay's dashboard outside the portal
     gave back some of the payment already: the wallet refuses what would go beyond what
-    the payment took in. Its own unit of work, so what was learnt stays when the wallet
-    is refused."""
+    the payment took in, and the row keeps what Razorpay said, so the refunds list offers
+    to settle it (``refunds.outside``). Its own unit of work, so what was learnt stays
+    when the wallet is refused."""
     with unit_of_work():
         refund = _failed_refund(admin, refund_id, to_wallet=True)
-        try:
-            theirs = payment_refunds_at_gateway(refund)
-        except GatewayError:
-            return MSG_GATEWAY_UNKNOWN
-        if not refund.razorpay_refund_id:  # with one, Razorpay itself failed it
-            entity = refund_at_gateway(refund, theirs)
-            if entity is not None:
-                apply_gateway_refund(refund, entity)
-                if refund.status != RefundStatus.FAILED:
-                    return MSG_AT_GATEWAY
+        theirs, refusal = ask_razorpay(refund)
+        if refusal:
+            return refusal
         outside = refunded_outside(refund.razorpay_payment_id, theirs)
         excess = beyond_captured(refund, outside)
         if excess:
+            refund.refunded_outside = outside
             return MSG_REFUNDED_OUTSIDE % {
                 "outside": format_inr(outside),
                 "amount": format_inr(refund.amount),

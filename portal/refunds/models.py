@@ -7,7 +7,8 @@ Database guarantees (besides the service's locks and the state machines):
 * ``refunds.idempotency_key`` is UNIQUE (sent as ``X-Refund-Idempotency``, the same on
   every retry of that refund), ``refunds.razorpay_refund_id`` is UNIQUE;
 * ``refunds.amount > 0``; destination ``WALLET`` | ``GATEWAY``; a gateway refund names
-  the Razorpay payment it refunds;
+  the Razorpay payment it refunds; a part settled against a refund made on Razorpay's
+  dashboard (``outside_refund_id``) is a gateway refund, processed, never sent by us;
 * an override approval is decided by a different admin than the one who asked
   (``decided_by_id <> requested_by_id``), and at most one approval per booking is pending
   (a partial unique index).
@@ -98,6 +99,11 @@ class Refund(db.Model):
             "destination = 'WALLET' OR razorpay_payment_id IS NOT NULL",
             name="gateway_names_payment",
         ),
+        sa.CheckConstraint(
+            "outside_refund_id IS NULL OR (destination = 'GATEWAY' AND status = 'PROCESSED'"
+            " AND razorpay_refund_id IS NULL)",
+            name="outside_part_processed",
+        ),
         sa.Index("ix_refunds_status_retry", "status", "next_retry_at"),
     )
 
@@ -144,6 +150,15 @@ class Refund(db.Model):
     created_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow, index=True)
     updated_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     processed_at: Mapped[object | None] = mapped_column(UTCDateTime, index=True)  # dashboard
+    # A part of a failed refund that a refund made on Razorpay's dashboard (outside the
+    # portal) had already given back: that refund's Razorpay id; the row is never sent
+    # (``refunds.outside``). Several parts may name one dashboard refund, their sum kept
+    # within it by the settlement (under the visit's lock).
+    outside_refund_id: Mapped[str | None] = mapped_column(sa.String(40), index=True)
+    # On a failed refund: paise Razorpay had refunded of its payment outside the portal,
+    # beyond what the payment leaves room for, when Send to wallet last asked (and was
+    # refused): the refunds list offers to settle it (``failed.actions``).
+    refunded_outside: Mapped[int | None] = mapped_column(sa.BigInteger)
 
     booking = relationship("IndividualBooking")
     visit = relationship("MasterBooking")

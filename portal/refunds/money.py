@@ -81,12 +81,25 @@ def beyond_captured(refund, outside):
     payment = db.session.get(Payment, refund.payment_id) if refund.payment_id else None
     if payment is None:
         return 0
-    ours = db.session.scalar(
-        sa.select(sa.func.coalesce(sa.func.sum(Refund.amount), 0)).where(
-            Refund.payment_id == payment.id, Refund.superseded.is_(False)
+    return max(0, outside + standing_against(payment.id) - captured(payment))
+
+
+def captured(payment):
+    return payment.captured_amount or payment.amount
+
+
+def standing_against(payment_id):
+    """Paise of our refunds of a payment still standing: not replaced, whatever their
+    status or destination (a failed one is still owed; one sent to the wallet, or a part
+    settled against a dashboard refund, names the payment it stands in for)."""
+    return int(
+        db.session.scalar(
+            sa.select(sa.func.coalesce(sa.func.sum(Refund.amount), 0)).where(
+                Refund.payment_id == payment_id, Refund.superseded.is_(False)
+            )
         )
+        or 0
     )
-    return max(0, outside + int(ours or 0) - (payment.captured_amount or payment.amount))
 
 
 @dataclass(frozen=True)
@@ -153,11 +166,11 @@ def _planned(item, amount, prefer_wallet):
                 break
     to_wallet = split.to_wallet + remaining
     if to_wallet:
-        _refuse_a_closed_wallet(item.visit.patient_id)
+        refuse_a_closed_wallet(item.visit.patient_id)
     return to_wallet, parts
 
 
-def _refuse_a_closed_wallet(patient_id):
+def refuse_a_closed_wallet(patient_id):
     """A closed account's wallet takes no credit, made or approved later (docs/privacy.md):
     nobody can spend it or be paid it. Read fresh, the row held ``FOR KEY SHARE`` as the
     claims' trigger holds it, so a closure committing meanwhile (it takes the row ``FOR

@@ -67,7 +67,11 @@ def timeline(m: MoneyMovement, record=None) -> list[Event]:
         events.append(Event(record.created_at, f"refund to {record.destination.lower()} created"))
         if record.retry_of_id:
             events.append(Event(record.created_at, "replaces refund", f"#{record.retry_of_id}"))
-        if record.processed_at:
+        if record.outside_refund_id:  # settled: given back on Razorpay's dashboard
+            events.append(
+                Event(record.processed_at, "given back on the dashboard", record.outside_refund_id)
+            )
+        elif record.processed_at:
             events.append(Event(record.processed_at, "processed", record.razorpay_refund_id or ""))
         if record.failure_reason:
             events.append(Event(record.updated_at, "failed", record.failure_reason, failed=True))

@@ -186,7 +186,9 @@ def project_refund(r: Refund):
         "occurred_at": r.processed_at or r.created_at,
         "amount": r.amount,
         "net": r.amount,
-        "reference": r.razorpay_refund_id,
+        # A part settled against a refund made on Razorpay's dashboard names that refund
+        # (refunds.outside): the money left through it, and its reconciliation case is its.
+        "reference": r.razorpay_refund_id or r.outside_refund_id,
         **NO_BREAKUP,
         **_patient(r.patient_id, r.visit),
         **_visit_columns(r.visit),

@@ -11,6 +11,12 @@ LABELS = {
     "booking_cancelled": N_("Refund for a cancelled appointment"),
     "refund_override": N_("Additional refund (approved)"),
     "refund_to_wallet": N_("Refund sent to your wallet"),
+    # A failed refund settled against one the clinic made on Razorpay's dashboard: only
+    # what that did not give back comes here (portal.refunds.outside).
+    "refund_settled_outside": N_(
+        "Rest of a refund sent to your wallet (part of it was refunded to your original "
+        "payment method)"
+    ),
     "wallet_reserve": N_("Used at checkout"),
     "wallet_release": N_("Returned from an unfinished checkout"),
     "unapplied_payment": N_("Payment kept for you"),

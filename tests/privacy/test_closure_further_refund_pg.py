@@ -1,7 +1,7 @@
 """A closure and an administrator's further refund to the wallet at once, on PostgreSQL:
 never a closed account with money on its way into its wallet (docs/privacy.md). The
 closure takes the account's row FOR UPDATE before it reads what is owed; the further
-refund's wallet part reads the row FOR KEY SHARE (``refunds.money._refuse_a_closed_wallet``).
+refund's wallet part reads the row FOR KEY SHARE (``refunds.money.refuse_a_closed_wallet``).
 Each order is forced by events and a wait on the lock, so the outcome is the same every run.
 (The approval of a further refund cannot race a closure: a pending approval is itself a
 reason the closure is refused, ``closure.blockers``.)"""

@@ -4,7 +4,7 @@ a failed refund allows an administrator."""
 from types import SimpleNamespace
 
 from portal.refunds.common import MSG_CLOSED_ACCOUNT, MSG_NOT_FAILED
-from portal.refunds.failed import RETRY, TO_WALLET, actions
+from portal.refunds.failed import RETRY, SETTLE, TO_WALLET, actions
 from portal.refunds.models import GATEWAY, WALLET
 from portal.refunds.money import Split, split_of
 from portal.refunds.previews import admin_modes, tier_text
@@ -34,10 +34,17 @@ def test_one_destination_leaves_the_other_part_zero():
 # --- what a refund allows an administrator (refunds.failed.actions) ------------------------
 
 
-def _refund(status="FAILED", superseded=False, destination=GATEWAY, closed=False):
+def _refund(
+    status="FAILED", superseded=False, destination=GATEWAY, closed=False, refunded_outside=None
+):
     patient = SimpleNamespace(is_closed=closed)
     return SimpleNamespace(
-        status=status, superseded=superseded, destination=destination, patient=patient
+        status=status,
+        superseded=superseded,
+        destination=destination,
+        patient=patient,
+        payment_id=7,
+        refunded_outside=refunded_outside,
     )
 
 
@@ -53,6 +60,20 @@ def test_a_closed_accounts_failed_refund_can_be_retried_not_sent_to_the_wallet()
     assert can.no_wallet == "Account closed: no wallet"
     assert can.refusal(RETRY) is None
     assert can.refusal(TO_WALLET) == MSG_CLOSED_ACCOUNT
+
+
+def test_settling_is_offered_once_razorpay_said_a_dashboard_refund_took_the_room():
+    """Send to wallet refused for a dashboard refund keeps what Razorpay said
+    (``refunded_outside``): the list offers Settle in its place (refunds.outside)."""
+    assert not actions(_refund()).settle
+    can = actions(_refund(refunded_outside=10_000))
+    assert (can.retry, can.to_wallet, can.settle) == (True, True, True)
+    assert can.refusal(SETTLE) is None
+    assert actions(_refund(refunded_outside=10_000, closed=True)).settle
+    assert not actions(_refund(refunded_outside=10_000, superseded=True)).settle
+    assert actions(_refund(refunded_outside=10_000, superseded=True)).refusal(SETTLE) == (
+        MSG_NOT_FAILED
+    )
 
 
 def test_anything_but_a_failed_gateway_refund_not_replaced_allows_nothing():

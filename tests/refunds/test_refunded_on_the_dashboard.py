@@ -43,7 +43,7 @@ def test_send_to_wallet_refuses_what_a_dashboard_refund_already_gave_back(
         refunds_failed.refund_to_wallet(users(world.admin), failed.id, "Razorpay refused it")
     said = str(refused.value)
     assert "₹100 of this payment outside the portal" in said, said
-    assert "₹100 more than" in said and "reconciliation" in said, said
+    assert "₹100 more than" in said and "Settle it against the dashboard refund" in said, said
     db.session.expire_all()
     assert (failed.status, failed.superseded) == ("FAILED", False)
     assert balance(chart.patient_wallet(patient.id)) == 0

@@ -1,7 +1,7 @@
 """Admin: cancel a booking (for the patient, the clinic or the provider; an override
 amount with a reason), ask for a further refund on a cancelled one, approve or reject
 overrides and further refunds (a different admin), and the refunds list with retry /
-send to wallet."""
+send to wallet / settle against a dashboard refund."""
 
 from flask import abort, flash, redirect, request, url_for
 from flask_login import current_user
@@ -19,6 +19,7 @@ from portal.refunds import approvals as refunds_approvals
 from portal.refunds import cancel as refunds_cancel
 from portal.refunds import failed as refunds_failed
 from portal.refunds import lookup as refunds_lookup
+from portal.refunds import outside as refunds_outside
 from portal.refunds import previews as refunds_previews
 from portal.refunds import queries
 from portal.refunds.common import CancellationError, hours
@@ -27,7 +28,7 @@ from portal.web.admin import bp
 from portal.web.errors import apply_booking_error
 from portal.web.forms.booking import options
 from portal.web.forms.payouts import ConfirmAmountForm
-from portal.web.forms.refunds import AdminCancelForm, FurtherRefundForm, NoteForm
+from portal.web.forms.refunds import AdminCancelForm, FurtherRefundForm, NoteForm, SettleForm
 from portal.web.htmx import htmx_block, render
 from portal.web.paging import page_args
 
@@ -336,3 +337,81 @@ def refund_to_wallet(refund_id):
         "The refund is in the patient's wallet.",
         "wallet",
     )
+
+
+# --- settled against a refund made on Razorpay's dashboard (refunds.outside) ---------------
+
+SETTLE_NOTE = "Note for the audit trail: why the dashboard refund was for this refund"
+
+
+def _settle_confirm(refund, error=None, status=200, note=None):
+    """Settling asked once more with its figures, Razorpay asked for them now
+    (``outside.preview``); a refusal (Razorpay cannot be asked, nothing to settle
+    against) goes back to the list with why."""
+    try:
+        plan = refunds_outside.preview(current_user, refund.id)
+    except CancellationError as exc:
+        flash(exc.message, "error")
+        return redirect(url_for("admin.refunds_list"), 303)
+    details = [f"Visit {refund.visit.number} · {refund.booking.service.name}"]
+    details += [
+        f"Razorpay refunded {format_inr(paise)} of this payment outside the portal "
+        f"({outside_id}): closed against this refund, not paid again"
+        for outside_id, paise in plan.parts
+    ]
+    details.append(
+        f"To the patient's wallet: {format_inr(plan.to_wallet)}"
+        if plan.to_wallet
+        else "Nothing goes to the wallet: the dashboard refund gave all of it back"
+    )
+    return render(
+        "components/confirm.html",
+        status=status,
+        title="Settle against the dashboard refund",
+        question="Close the part of this failed refund that Razorpay's dashboard refund "
+        "already gave back, and put only the rest in the patient's wallet?",
+        amount=refund.amount,
+        details=details,
+        error=error,
+        action=url_for("admin.settle_refund", refund_id=refund.id),
+        yes=f"Yes, settle: {format_inr(plan.to_wallet)} to the wallet",
+        back=url_for("admin.refunds_list"),
+        note_label=SETTLE_NOTE,
+        note=note,
+        hidden={"shown_to_wallet": plan.to_wallet},
+    )
+
+
+@bp.get("/refunds/<int:refund_id>/settle")
+def settle_refund_confirm(refund_id):
+    return _settle_confirm(_refund_or_404(refund_id))
+
+
+@bp.post("/refunds/<int:refund_id>/settle")
+def settle_refund(refund_id):
+    refund = _refund_or_404(refund_id)
+    form = SettleForm()
+    typed = form.note.data
+    confirmed = ConfirmAmountForm()
+    if not confirmed.validate() or confirmed.paise != refund.amount:
+        return _settle_confirm(refund, "Confirm the amount first.", 422, typed)
+    if not form.validate():
+        said = form.note.errors[0] if form.note.errors else "the form could not be read"
+        return _settle_confirm(refund, f"Note: {said}", 422, typed)
+    try:
+        settled = refunds_outside.settle_refund(
+            current_user, refund_id, shown_to_wallet=form.shown, note=form.note.data
+        )
+    except CancellationError as exc:
+        if exc.field in ("note", "shown_to_wallet"):  # shown again, as it is now
+            return _settle_confirm(refund, exc.message, 422, typed)
+        flash(exc.message, "error")
+        return redirect(url_for("admin.refunds_list"), 303)
+    wallet = settled.wallet.amount if settled.wallet else 0
+    flash(
+        f"Settled: {format_inr(refund.amount - wallet)} closed against the dashboard refund, "
+        f"{format_inr(wallet)} in the patient's wallet. Accept the dashboard refund's case in "
+        "reconciliation to take it out of gateway clearing, if not done yet.",
+        "success",
+    )
+    return redirect(url_for("admin.refunds_list"), 303)

@@ -118,3 +118,16 @@ class FurtherRefundForm(PortalForm):
 
 class NoteForm(PortalForm):
     note = StringField("Note", validators=[Optional(), Length(max=500)])
+
+
+class SettleForm(NoteForm):
+    """A failed refund settled against a dashboard refund (``refunds.outside``): the note
+    (the use case asks its length) and what the page said goes to the wallet."""
+
+    shown_to_wallet = StringField("To the wallet", validators=[Optional(), Length(max=15)])
+
+    @property
+    def shown(self):
+        """The paise the page showed going to the wallet, or None (missing, unreadable)."""
+        text = (self.shown_to_wallet.data or "").strip()
+        return int(text) if text.isascii() and text.isdigit() else None
