@@ -1,7 +1,7 @@
 """refunds: a failed refund settled against a refund made on Razorpay's dashboard
 
 Revision ID: rfout0000001
-Revises: invline00001
+Revises: panshape0001
 Create Date: 2026-12-12 10:00:00
 
 A refund made on Razorpay's dashboard, outside the portal, gives back part of a payment
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "rfout0000001"
-down_revision = "invline00001"
+down_revision = "panshape0001"
 branch_labels = None
 depends_on = None
 
