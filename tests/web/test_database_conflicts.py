@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy.exc import OperationalError
 
 from portal import create_app
+from tests.logrecords import logged
 from tests.plugin import _test_config
 
 
@@ -31,12 +32,12 @@ def conflicted(tmp_path):
 
 
 @pytest.mark.parametrize("sqlstate", ["40P01", "40001", "55P03"])
-def test_a_lock_conflict_is_busy_and_logged(conflicted, sqlstate, caplog):
-    with caplog.at_level(logging.ERROR, logger="portal.web"):
+def test_a_lock_conflict_is_busy_and_logged(conflicted, sqlstate):
+    with logged("portal.web", logging.ERROR) as records:
         response = conflicted.get(f"/raise/{sqlstate}")
     assert response.status_code == 503
     assert response.headers["Retry-After"]
-    assert any(sqlstate in record.getMessage() for record in caplog.records)
+    assert any(sqlstate in record.getMessage() for record in records)
 
 
 def test_any_other_database_error_is_still_a_500(conflicted):
