@@ -6,6 +6,10 @@ taxed on the year's untaxed gross so far *including itself*, later payouts on th
 gross. One formula covers both: base = untaxed gross before + this gross (after the
 crossing the untaxed gross is 0).
 
+Section 206AA: a payee without a PAN on file when the payout is made is deducted at the
+higher of the rate and the rule's no-PAN rate (20%) once over the threshold
+(:func:`rate_for_payee`); the threshold rule is the same (docs/decisions.md).
+
 Decision for a small crossing payout: the TDS due can exceed the payout itself (₹49,900
 untaxed before, a ₹200 payout crosses). A payout never goes below zero, so the TDS
 deducted is capped at the gross and the rest is carried as a *shortfall* that the next
@@ -28,10 +32,17 @@ MODE_UPI = "UPI"
 # RazorpayX's smallest payout (400 "The amount must be atleast INR 1.00" below it). A fact
 # of the gateway, not clinic policy: a smaller net is carried forward, never sent.
 GATEWAY_MINIMUM_PAYOUT = 100
+# Why a payout deducted more than the rule's rate (``TdsResult.higher_section``, stored
+# as ``Payout.tds_higher_section``): no PAN on file when it was made.
+NO_PAN_SECTION = "206AA"
 
 __all__ = [
     "TdsResult",
     "tds_for_payout",
+    "rate_for_payee",
+    "NO_PAN_SECTION",
+    "no_pan_note",
+    "join_notes",
     "payout_mode",
     "CycleDecision",
     "cycle_payable",
@@ -67,12 +78,23 @@ class TdsResult:
     crossed_now: bool  # this payout took the year over the threshold
     untaxed_after: int  # the year's untaxed gross after this payout (store it)
     shortfall_after: int  # TDS due but not yet deducted (store it)
+    # NO_PAN_SECTION when ``rate_bps`` is section 206AA's (no PAN on file), else None
+    higher_section: str | None = None
 
 
 def over_threshold(fy_gross: int, rule: TdsRule) -> bool:
     """Whether a year's gross payouts are past the TDS threshold: from then on each payout
     deducts the rate (up to it, none)."""
     return fy_gross > rule.threshold
+
+
+def rate_for_payee(rule: TdsRule, *, pan_on_file: bool) -> tuple[int, str | None]:
+    """``(rate in basis points, why)`` a payout past the threshold deducts at: the rule's
+    rate (why: None) while the payee has a PAN on file; without one, section 206AA's, the
+    higher of the rule's rate and its no-PAN rate (why: ``NO_PAN_SECTION``)."""
+    if pan_on_file:
+        return rule.rate_bps, None
+    return max(rule.rate_bps, rule.no_pan_rate_bps), NO_PAN_SECTION
 
 
 def tds_for_payout(
@@ -83,9 +105,13 @@ def tds_for_payout(
     *,
     fy: str | None = None,
     fy_tds_shortfall_before: int = 0,
+    pan_on_file: bool = True,
 ) -> TdsResult:
     """TDS on one payout. ``policy_for_fy`` is the year's :class:`TdsRule`, or a
-    :class:`Policy` together with ``fy`` (a label like "2026-27")."""
+    :class:`Policy` together with ``fy`` (a label like "2026-27"). ``pan_on_file``: whether
+    the payee has a PAN on file as the payout is made; without one, past the threshold,
+    the rate is section 206AA's (:func:`rate_for_payee`) and the result says so. Below the
+    threshold nothing is deducted, and the result keeps the rule's own rate."""
     _money("gross", gross)
     _money("fy_gross_paid_before", fy_gross_paid_before)
     _money("fy_untaxed_gross_before", fy_untaxed_gross_before)
@@ -112,11 +138,12 @@ def tds_for_payout(
             fy_tds_shortfall_before,
         )
     crossed_now = not over_threshold(fy_gross_paid_before, rule)
+    rate, higher = rate_for_payee(rule, pan_on_file=pan_on_file)
     base = fy_untaxed_gross_before + gross
-    due = apply_bps(base, rule.rate_bps) + fy_tds_shortfall_before
+    due = apply_bps(base, rate) + fy_tds_shortfall_before
     tds = min(due, gross)
     return TdsResult(
-        gross, tds, gross - tds, rule.rate_bps, rule.section, base, crossed_now, 0, due - tds
+        gross, tds, gross - tds, rate, rule.section, base, crossed_now, 0, due - tds, higher
     )
 
 
@@ -229,6 +256,20 @@ MSG_CATCH_UP_YOURS = N_(
 )
 
 
+# A catch-up deducted at section 206AA's rate: what later payouts deduct depends on the
+# PAN, which the no-PAN note after it says (``no_pan_note``), so it ends at the deduction.
+MSG_CATCH_UP_NO_PAN = (
+    "TDS catch-up: this payout took the provider's gross payouts for FY %(fy)s over the"
+    " %(threshold)s threshold, so %(rate)s of the year's untaxed gross so far (this payout"
+    " included, or a shortfall carried from it) is deducted here (section %(section)s)."
+)
+MSG_CATCH_UP_NO_PAN_YOURS = N_(
+    "TDS catch-up: this payout took your gross payouts for FY %(fy)s over the"
+    " %(threshold)s threshold, so %(rate)s of the year's untaxed gross so far (this payout"
+    " included, or a shortfall carried from it) is deducted here (section %(section)s)."
+)
+
+
 def catch_up_note(
     gross: int,
     tds: int,
@@ -237,6 +278,7 @@ def catch_up_note(
     section: str | None = None,
     *,
     yours: bool = False,
+    higher_section: str | None = None,
 ) -> Text | None:
     """Why a payout's TDS is more than the rate on its own gross: it is the payout that took
     the year's gross over the threshold, and deducts the rate on the year's untaxed gross
@@ -244,13 +286,63 @@ def catch_up_note(
     A payout page showed ₹5,627.50 TDS on ₹6,650 with no word why. ``section``: the one
     the payout was deducted under (stored with it), if the year's rule has changed since.
     ``yours``: said to the provider ("your gross payouts"), a ``Text`` their page
-    translates; the admin's reads "the provider's"."""
+    translates; the admin's reads "the provider's". ``higher_section``: the payout was
+    deducted at section 206AA's rate (``rule.rate_bps``): the note leaves what later
+    payouts deduct to :func:`no_pan_note`."""
     if tds <= apply_bps(gross, rule.rate_bps):
         return None
+    if higher_section:
+        messages = (MSG_CATCH_UP_NO_PAN_YOURS, MSG_CATCH_UP_NO_PAN)
+    else:
+        messages = (MSG_CATCH_UP_YOURS, MSG_CATCH_UP)
     return Text(
-        MSG_CATCH_UP_YOURS if yours else MSG_CATCH_UP,
+        messages[0] if yours else messages[1],
         fy=financial_year,
         threshold=format_inr(rule.threshold),
         rate=f"{percent_text(rule.rate_bps)}%",
         section=section or rule.section,
     )
+
+
+# Section 206AA, said to the admin (English) and to the provider (in their language): why
+# the payout deducted more, and, to the provider, where they fix it (their bank page's PAN
+# card) or that they have.
+MSG_NO_PAN = (
+    "Section 206AA: the provider had no PAN on file when this payout was made, so TDS was"
+    " deducted at %(rate)s; with a PAN on file, payouts deduct %(pan_rate)s."
+)
+MSG_NO_PAN_YOURS = N_(
+    "No PAN on file: TDS at %(rate)s (section 206AA). Add your PAN to have %(pan_rate)s"
+    " deducted on later payouts."
+)
+MSG_NO_PAN_ENTERED_YOURS = N_(
+    "No PAN was on file when this payout was made: TDS at %(rate)s (section 206AA). Your"
+    " PAN is on file now: later payouts deduct %(pan_rate)s."
+)
+# Two notes of one payout (a catch-up at the no-PAN rate), each a sentence of its own.
+MSG_TWO_NOTES = N_("%(first)s %(second)s")
+
+
+def no_pan_note(
+    rate_bps: int, pan_rate_bps: int, *, yours: bool = False, pan_now: bool = False
+) -> Text:
+    """Why a payout deducted at section 206AA's rate (``rate_bps``, stored with it) and
+    what a PAN changes (``pan_rate_bps``: the rule's rate with a PAN, today's). To the
+    provider (``yours``) "Add your PAN …" while none is on file, or, once one is
+    (``pan_now``), that later payouts deduct the lower rate; nothing deducted changes."""
+    rates = {"rate": f"{percent_text(rate_bps)}%", "pan_rate": f"{percent_text(pan_rate_bps)}%"}
+    if not yours:
+        return Text(MSG_NO_PAN, **rates)
+    return Text(MSG_NO_PAN_ENTERED_YOURS if pan_now else MSG_NO_PAN_YOURS, **rates)
+
+
+def join_notes(*notes: Text | None) -> Text | None:
+    """The notes given (None skipped) as one ``Text``, each said in the reader's language;
+    None when there is none."""
+    present = [note for note in notes if note]
+    if not present:
+        return None
+    joined = present[0]
+    for note in present[1:]:
+        joined = Text(MSG_TWO_NOTES, first=joined, second=note)
+    return joined

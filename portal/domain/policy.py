@@ -29,6 +29,10 @@ NOTE_FLOOR = 10
 # sandbox): ``link_min_lifetime`` may ask for more, never less, or the portal would offer
 # links the gateway refuses (review r4, docs/decisions.md).
 LINK_LIFETIME_FLOOR = timedelta(minutes=15)
+# Income-tax Act section 206AA: a payee who has not furnished a PAN is deducted at the
+# higher of the rate in force and 20%. ``TdsRule.no_pan_rate_bps`` may ask for more, never
+# less (docs/decisions.md, "TDS without a PAN").
+NO_PAN_RATE_FLOOR = 2_000
 
 __all__ = [
     "GST_MODES",
@@ -36,6 +40,7 @@ __all__ = [
     "GST_MODE_FEE_AND_PLATFORM",
     "LINK_LIFETIME_FLOOR",
     "NOTE_FLOOR",
+    "NO_PAN_RATE_FLOOR",
     "PAYOUT_SCHEDULES",
     "RefundTier",
     "RescheduleTier",
@@ -70,12 +75,15 @@ class RescheduleTier:
 
 @dataclass(frozen=True)
 class TdsRule:
-    """TDS settings in force from financial year ``from_fy`` (e.g. "2025-26") on."""
+    """TDS settings in force from financial year ``from_fy`` (e.g. "2025-26") on.
+    ``no_pan_rate_bps``: section 206AA's rate for a payee without a PAN on file (the
+    higher of it and ``rate_bps`` applies; a version stored before it existed reads 20%)."""
 
     from_fy: str
     rate_bps: int
     threshold: int  # paise; TDS applies once the FY's gross payouts *exceed* it
     section: str
+    no_pan_rate_bps: int = NO_PAN_RATE_FLOOR
 
 
 def _rule_start(rule: TdsRule) -> _dt.date:
@@ -172,6 +180,8 @@ class Policy:
             raise ValueError("at least one TDS rule is needed")
         for rule in self.tds_rules:
             financial_year_bounds(rule.from_fy)  # validates the label
+            if rule.no_pan_rate_bps < NO_PAN_RATE_FLOOR:
+                raise ValueError("a TDS rule's rate without a PAN must be at least 20% (206AA)")
         # Newest first: the policy form edits the first rule, the one from the latest year
         # (``policy_data.settle_tds_rules``).
         newest_first = tuple(sorted(self.tds_rules, key=_rule_start, reverse=True))

@@ -22,6 +22,7 @@ from decimal import Decimal
 from .policy import (
     GST_MODES,
     LINK_LIFETIME_FLOOR,
+    NO_PAN_RATE_FLOOR,
     NOTE_FLOOR,
     PAYOUT_SCHEDULES,
     Policy,
@@ -29,7 +30,7 @@ from .policy import (
     RescheduleTier,
     TdsRule,
 )
-from .rates import financial_year_bounds
+from .rates import financial_year_bounds, percent_text
 from .schedule import offset_key
 from .text import N_, Text
 
@@ -42,6 +43,7 @@ __all__ = [
     "SECOND_ADMIN_FIELDS",
     "at_floor",
     "changed_paths",
+    "floor_source",
     "flatten",
     "from_data",
     "needs_second_admin",
@@ -101,8 +103,15 @@ SECOND_ADMIN_FIELDS = MONEY_FIELDS | CONTROL_FIELDS
 FLOORS = {
     "note_min_length": NOTE_FLOOR,
     "link_min_lifetime": int(LINK_LIFETIME_FLOOR.total_seconds()),
+    # Every TDS rule's (the form edits the newest, ``tds_rules.0``): ``_floor_path``.
+    "tds_rules.0.no_pan_rate_bps": NO_PAN_RATE_FLOOR,
 }
-FLOOR_SOURCES = {"note_min_length": "POLICY.md", "link_min_lifetime": "Razorpay"}
+FLOOR_SOURCES = {
+    "note_min_length": "POLICY.md",
+    "link_min_lifetime": "Razorpay",
+    "tds_rules.0.no_pan_rate_bps": "section 206AA",
+}
+_EVERY_TDS_RULE = re.compile(r"tds_rules\.\d+\.")
 
 MSG_PERCENT = "Enter a percentage between 0 and 100."
 MSG_MONEY = "Enter an amount of ₹0 or more (whole paise)."
@@ -153,6 +162,14 @@ MSG_TIME = "Enter a time of day as HH:MM."
 MSG_TIERS_EMPTY = "Keep at least one tier."
 MSG_SECTION = "Enter the section (letters and digits, at most 10)."
 MSG_FY_TWICE = "Two TDS rules start in FY {fy}: keep one."
+MSG_NO_PAN_FLOOR = (
+    f"Section 206AA deducts at least {NO_PAN_RATE_FLOOR // 100}% from a payee without a PAN: "
+    f"enter {NO_PAN_RATE_FLOOR // 100} or more."
+)
+MSG_NO_PAN_BELOW_RATE = (
+    "The TDS rate without a PAN cannot be below the TDS rate ({rate}%): section 206AA "
+    "deducts the higher of the two."
+)
 
 _HOST = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 
@@ -215,6 +232,8 @@ def from_data(data: dict) -> Policy:
         if name not in defaults:
             continue  # a field since removed
         value = at_floor(name, value)
+        if name == "tds_rules":
+            value = [_rule_at_floor(i, t) for i, t in enumerate(value)]
         if name in _TIERS:
             kwargs[name] = tuple(_tier(_TIERS[name], t) for t in value)
         elif name in _NESTED:
@@ -309,12 +328,30 @@ def needs_second_admin(before: dict, after: dict) -> bool:
     return any(second_admin_decides(p) for p in changed_paths(before, after))
 
 
+def _floor_path(path: str) -> str:
+    """The ``FLOORS`` key of a value's path: a TDS rule's value by the form's first rule's
+    (``tds_rules.1.no_pan_rate_bps`` has the floor of ``tds_rules.0.no_pan_rate_bps``)."""
+    return _EVERY_TDS_RULE.sub("tds_rules.0.", path, count=1)
+
+
 def at_floor(name: str, value):
-    """``value`` of the field ``name`` as applied: its floor when stored below it."""
-    floor = FLOORS.get(name)
+    """``value`` of the field ``name`` (or path) as applied: its floor when stored below it."""
+    floor = FLOORS.get(_floor_path(name))
     if floor is not None and _is_int(value) and value < floor:
         return floor
     return value
+
+
+def floor_source(path: str) -> str | None:
+    """Whose floor the value at ``path`` has ("POLICY.md", "Razorpay", "section 206AA")."""
+    return FLOOR_SOURCES.get(_floor_path(path))
+
+
+def _rule_at_floor(index: int, rule):
+    """A stored TDS rule with each value read as applied (``at_floor``)."""
+    if not isinstance(rule, dict):
+        return rule
+    return {key: at_floor(f"tds_rules.{index}.{key}", value) for key, value in rule.items()}
 
 
 # --- validation ---------------------------------------------------------------------------
@@ -464,10 +501,26 @@ def _check_choices(data, errors):
             starts.add(rule.get("from_fy"))
         if not re.fullmatch(r"[A-Za-z0-9]{1,10}", str(rule.get("section") or "")):
             errors[f"tds_rules.{i}.section"] = MSG_SECTION
+        _check_no_pan_rate(i, rule, errors)
     for domain in data.get("extra_meet_link_domains") or []:
         if not _HOST.match(str(domain)):
             errors["extra_meet_link_domains"] = MSG_DOMAIN.format(value=domain)
             break
+
+
+def _check_no_pan_rate(i, rule, errors):
+    """Section 206AA: a rule's rate without a PAN is at least 20% and at least its own rate
+    (the higher of the two applies: one below the rate would say a rate never used). Read
+    as ``from_data`` reads it: a rule stored before the setting has the default."""
+    path = f"tds_rules.{i}.no_pan_rate_bps"
+    no_pan = rule.get("no_pan_rate_bps", NO_PAN_RATE_FLOOR)
+    rate = rule.get("rate_bps")
+    if path in errors or not _is_int(no_pan):
+        return
+    if no_pan < NO_PAN_RATE_FLOOR:
+        errors[path] = MSG_NO_PAN_FLOOR
+    elif _is_int(rate) and f"tds_rules.{i}.rate_bps" not in errors and no_pan < rate:
+        errors[path] = MSG_NO_PAN_BELOW_RATE.format(rate=percent_text(rate))
 
 
 def _ordered(tiers, key, errors, prefix, msg_order, msg_value, value_key, rising):

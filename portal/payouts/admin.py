@@ -266,17 +266,27 @@ class PayNowPreview:
     net: int
     section: str
     message: str
+    rate_bps: int = 0  # the rate applied past the threshold
+    higher_section: str | None = None  # "206AA": no PAN on file (the higher rate)
 
 
 def pay_now_preview(provider_id):
     """The payout "Pay now" would make, by the rules the payout follows: the payable
     balance, and ``create.next_payout`` on it (the year's TDS replayed, the threshold, the
-    gateway's minimum) for this financial year. Read only."""
+    gateway's minimum, the PAN on file now) for this financial year. Read only."""
     gross = payable_balance(provider_id)
     if gross <= 0:
         return PayNowPreview(gross, 0, gross, "", "")
-    decision, rule = next_payout(provider_id, financial_year(utcnow()), gross)
-    return PayNowPreview(gross, decision.tds, decision.net, rule.section, decision.message)
+    decision, rule, result = next_payout(provider_id, financial_year(utcnow()), gross)
+    return PayNowPreview(
+        gross,
+        decision.tds,
+        decision.net,
+        rule.section,
+        decision.message,
+        result.rate_bps,
+        result.higher_section,
+    )
 
 
 def pay_now(actor, provider_id, confirmed_amount=None, confirmed_net=None):

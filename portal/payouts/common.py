@@ -16,9 +16,11 @@ import sqlalchemy as sa
 from portal.catalog import time_lock
 from portal.catalog.models import Provider
 from portal.config import policy, setting
+from portal.db import utcnow
 from portal.domain import tax_ids
-from portal.domain.payouts import catch_up_note
+from portal.domain.payouts import catch_up_note, join_notes, no_pan_note
 from portal.domain.policy import TdsRule
+from portal.domain.rates import financial_year
 from portal.extensions import db
 from portal.ledger import accounts as chart
 from portal.ledger.service import balance, balance_column, owned_code
@@ -98,14 +100,30 @@ def tds_rule(payout):
 
 
 def tds_note(payout, *, yours=False):
-    """Why a payout deducted more than its rate on its own gross (the year's TDS catch-up,
-    ``domain.payouts.catch_up_note``) under the rule it was deducted under, or None. The
-    admin's payout page (``yours=False``) and the provider's earnings page and statement
-    (``yours=True``, through ``reports.payout_tds_note``) both read it: they said it by
-    today's rule, so after a rate change an ordinary 10% payout read "TDS catch-up … 5%"."""
-    return catch_up_note(
-        payout.gross, payout.tds, tds_rule(payout), payout.financial_year, yours=yours
+    """Why a payout deducted more than the rule's rate on its own gross, or None: the
+    year's TDS catch-up (``domain.payouts.catch_up_note``) under the rule it was deducted
+    under, and section 206AA's rate for want of a PAN (``domain.payouts.no_pan_note``:
+    to the provider, "Add your PAN …" while none is on file, else that later payouts
+    deduct the rule's rate). The admin's payout page (``yours=False``) and the provider's
+    earnings page and statement (``yours=True``, through ``reports.payout_tds_note``) both
+    read it: they said it by today's rule, so after a rate change an ordinary 10% payout
+    read "TDS catch-up … 5%"."""
+    higher = payout.tds_higher_section
+    catch_up = catch_up_note(
+        payout.gross,
+        payout.tds,
+        tds_rule(payout),
+        payout.financial_year,
+        yours=yours,
+        higher_section=higher,
     )
+    if not (higher and payout.tds):
+        return catch_up
+    # What a PAN changes is said of today's rule: it is the later payouts'.
+    pan_rate = policy().tds_rule_for(financial_year(utcnow())).rate_bps
+    pan_now = payee_key(payout.provider.pan) is not None if yours else False
+    no_pan = no_pan_note(payout.tds_rate_bps, pan_rate, yours=yours, pan_now=pan_now)
+    return join_notes(catch_up, no_pan)
 
 
 def payable_balance(provider_id):
@@ -232,6 +250,14 @@ def payee_key(pan):
 
 
 PAYEE_KEY = sa.func.nullif(sa.func.upper(sa.func.trim(Provider.pan)), "")
+
+
+def has_pan(provider_id):
+    """Whether the provider has a PAN on file now (:data:`PAYEE_KEY`: not blank): without
+    one, TDS past the threshold is section 206AA's rate. A payout reads it under its own
+    lock instead (``create._create``); this is for what a page previews."""
+    key = db.session.scalar(sa.select(PAYEE_KEY).where(Provider.id == provider_id))
+    return key is not None
 
 
 def same_payee(provider_id):

@@ -28,10 +28,12 @@ from portal.payouts.common import (
     SEND_JOB,
     PayoutError,
     Skipped,
+    has_pan,
     lock_payee,
     lock_provider,
     new_key,
     payable_balance,
+    payee_key,
     payout_fund_account,
     same_payee,
     snapshot,
@@ -42,10 +44,16 @@ MSG_NOTHING = "Nothing to pay: the payable balance is {balance}."
 MSG_RACE = N_("The payable changed while the payout was being made; try again.")
 
 
-def tds_for_next(provider_id, fy, gross, pol=None):
+def tds_for_next(provider_id, fy, gross, pol=None, *, pan_on_file=None):
     """``(tds, rule, result)`` of a new payout of ``gross`` in financial year ``fy``: the
     TDS it deducts, the rule it is deducted under (the policy's for ``fy`` today: POLICY.md,
-    the rules of the day it is paid; stored on the payout) and ``tds_for_payout``'s result.
+    the rules of the day it is paid; stored on the payout) and ``tds_for_payout``'s result,
+    whose ``rate_bps`` and ``higher_section`` say the rate applied and why (stored too).
+
+    ``pan_on_file``: whether the provider has a PAN on file, as the payout read it under
+    its locks (``_create``: the provider read afresh under ``lock_provider``, which every
+    PAN write takes first); None reads it now (a page's preview). Without one, past the
+    threshold, the rate is section 206AA's (``domain.payouts.rate_for_payee``).
 
     The year's state (gross paid, untaxed gross, shortfall) is rebuilt by replaying the
     payee's payouts of that year that still count (not returned to the payable): the
@@ -60,6 +68,8 @@ def tds_for_next(provider_id, fy, gross, pol=None):
     year): the year starts afresh."""
     pol = pol or policy()
     rule = pol.tds_rule_for(fy)
+    if pan_on_file is None:
+        pan_on_file = has_pan(provider_id)
     rows = db.session.execute(
         sa.select(m.Payout.gross, m.Payout.tds, m.Payout.tds_rate_bps, m.Payout.tds_threshold)
         .where(
@@ -77,19 +87,22 @@ def tds_for_next(provider_id, fy, gross, pol=None):
         untaxed, shortfall = step.untaxed_after, step.shortfall_after
         due_so_far += step.tds
         deducted += tds_before
-    result = tds_for_payout(gross, paid, untaxed, rule, fy_tds_shortfall_before=shortfall)
+    result = tds_for_payout(
+        gross, paid, untaxed, rule, fy_tds_shortfall_before=shortfall, pan_on_file=pan_on_file
+    )
     tds = min(max(result.tds + (due_so_far - deducted), 0), gross)
     return tds, rule, result
 
 
-def next_payout(provider_id, fy, gross, pol=None):
-    """A payout of ``gross`` now, in financial year ``fy``: ``(decision, rule)``, the
-    decision being ``domain.payouts.gateway_payable`` on its TDS (``tds_for_next``): is it
-    sent, or carried forward and why; the rule, the TDS rule it is deducted under. The one
-    rule for it: ``create_payout`` follows it, and the INSTANT earnings page says why from
-    it (``reports._instant_carry``)."""
-    tds, rule, _result = tds_for_next(provider_id, fy, gross, pol)
-    return gateway_payable(gross, tds), rule
+def next_payout(provider_id, fy, gross, pol=None, *, pan_on_file=None):
+    """A payout of ``gross`` now, in financial year ``fy``: ``(decision, rule, result)``,
+    the decision being ``domain.payouts.gateway_payable`` on its TDS (``tds_for_next``): is
+    it sent, or carried forward and why; the rule, the TDS rule it is deducted under; the
+    result, ``tds_for_payout``'s (the rate applied and why). The one rule for it:
+    ``create_payout`` follows it, and the INSTANT earnings page says why from it
+    (``reports._instant_carry``). ``pan_on_file``: as ``tds_for_next``."""
+    tds, rule, result = tds_for_next(provider_id, fy, gross, pol, pan_on_file=pan_on_file)
+    return gateway_payable(gross, tds), rule, result
 
 
 class PayableMoved(PayoutError):
@@ -150,7 +163,10 @@ def _create(provider_id, *, kind, run, booking_id, actor, apply_minimum, max_gro
     if gross <= 0:
         return Skipped(provider_id, MSG_NOTHING.format(balance=format_inr(available)), available)
     fy = financial_year(utcnow())
-    to_send, rule = next_payout(provider_id, fy, gross, pol)
+    # The PAN as read under the provider's payout lock: a PAN write waits for this payout
+    # (``common.lock_pan_write``), so the rate is the one of the moment it is made.
+    pan_on_file = payee_key(provider.pan) is not None
+    to_send, rule, result = next_payout(provider_id, fy, gross, pol, pan_on_file=pan_on_file)
     if not to_send.pay:
         # RazorpayX would refuse a net under ₹1: three failures and a HIGH alert, again
         # every sweep. It carries forward.
@@ -168,7 +184,10 @@ def _create(provider_id, *, kind, run, booking_id, actor, apply_minimum, max_gro
         tds=tds,
         net=net,
         tds_section=rule.section if tds else None,
-        tds_rate_bps=rule.rate_bps,
+        # The rate applied (section 206AA's without a PAN, past the threshold) and why: the
+        # year's later payouts replay this one under it, and the pages say it.
+        tds_rate_bps=result.rate_bps,
+        tds_higher_section=result.higher_section,
         tds_threshold=rule.threshold,
         mode=payout_mode(net, pol, fund_account_type=fund_account.kind),
         idempotency_key=key,

@@ -169,6 +169,10 @@ class Payout(db.Model):
         sa.CheckConstraint(
             "tds_rate_bps BETWEEN 0 AND 10000 AND tds_threshold >= 0", name="tds_rule_valid"
         ),
+        sa.CheckConstraint(
+            "tds_higher_section IS NULL OR tds_higher_section = '206AA'",
+            name="tds_higher_section_known",
+        ),
         sa.Index("ix_payouts_provider_status", "provider_id", "status"),
         sa.Index("ix_payouts_retry", "status", "next_retry_at"),
     )
@@ -190,6 +194,10 @@ class Payout(db.Model):
     # tdsrule00001 filled the rows made before).
     tds_rate_bps: Mapped[int] = mapped_column()
     tds_threshold: Mapped[int] = mapped_column(sa.BigInteger)
+    # Why ``tds_rate_bps`` is above the rule's rate: "206AA", no PAN on file when the
+    # payout was made (section 206AA's higher rate); None: the rule's own rate
+    # (``domain.payouts.rate_for_payee``; migration tds206aa0001).
+    tds_higher_section: Mapped[str | None] = mapped_column(sa.String(8))
     mode: Mapped[str] = mapped_column(sa.String(4))
     idempotency_key: Mapped[str] = mapped_column(sa.String(36), unique=True)
     razorpay_payout_id: Mapped[str | None] = mapped_column(sa.String(40), unique=True)

@@ -22,6 +22,7 @@ from portal.domain.payouts import (
     GATEWAY_MINIMUM_PAYOUT,
     cycle_payable,
     over_threshold,
+    rate_for_payee,
 )
 from portal.domain.pricing import team_shares
 from portal.domain.rates import INDIA_TZ, financial_year, financial_year_bounds, format_inr
@@ -37,6 +38,7 @@ from portal.payouts import models as m
 from portal.payouts.common import (
     current_fund_account,
     payable_balance,
+    payee_key,
     payout_fund_account,
     pays_earlier_account,
     same_payee,
@@ -267,12 +269,14 @@ def payouts(provider_id=None, *, status=None, held=None, limit=100, offset=0):
     return db.session.scalars(query.limit(limit).offset(offset)).all()
 
 
-def _instant_carry(provider_id, balance, now):
+def _instant_carry(provider_id, balance, now, pan_on_file=None):
     """Why an INSTANT provider's payable is not paid out, or None. INSTANT has no minimum,
     but RazorpayX pays nothing under ₹1: whether the next payout is sent is
     ``create.next_payout``'s decision (``create_payout`` follows the same), said here in
     the reader's language (the domain cannot translate)."""
-    decision, _rule = next_payout(provider_id, financial_year(now), balance)
+    decision, _rule, _result = next_payout(
+        provider_id, financial_year(now), balance, pan_on_file=pan_on_file
+    )
     if decision.pay:
         return None
     minimum = format_inr(GATEWAY_MINIMUM_PAYOUT)
@@ -321,6 +325,10 @@ def dashboard(provider):
     in_flight, on_hold, fy_on_hold = money_in_transit(provider.id, fy)
     carry = carry_on = None
     next_run = next_run_day(provider.payout_schedule, now)
+    rule = policy().tds_rule_for(fy)
+    pan_on_file = payee_key(provider.pan) is not None
+    # The rate the next payouts deduct past the threshold: section 206AA's without a PAN.
+    rate_bps, higher_section = rate_for_payee(rule, pan_on_file=pan_on_file)
     if provider.payout_schedule != INSTANT:
         decision = cycle_payable(balance, policy=policy())
         if not decision.pay:
@@ -336,7 +344,7 @@ def dashboard(provider):
                 minimum=format_inr(policy().payout_minimum),
             )
     elif balance > 0:
-        carry = _instant_carry(provider.id, balance, now)
+        carry = _instant_carry(provider.id, balance, now, pan_on_file)
     start, end = financial_year_bounds(fy)
     current, payout_account = current_fund_account(provider.id), payout_fund_account(provider.id)
     return {
@@ -365,9 +373,12 @@ def dashboard(provider):
         "carry_forward": carry_on,
         # "Monday 14 Dec": the page says its names in the reader's language (day_names).
         "next_run": next_run.strftime("%A %d %b") if next_run else None,
-        "threshold": policy().tds_rule_for(fy).threshold,
-        "tds_section": policy().tds_rule_for(fy).section,
-        "tds_rate_bps": policy().tds_rule_for(fy).rate_bps,
+        "threshold": rule.threshold,
+        "tds_section": rule.section,
+        "tds_rate_bps": rate_bps,
+        # No PAN on file: the card says section 206AA's rate, and what a PAN changes.
+        "no_pan_section": higher_section,
+        "pan_rate_bps": rule.rate_bps,
     }
 
 
@@ -481,8 +492,8 @@ def _described(rows):
 
 def payout_tds_note(payout):
     """Why this payout deducted more than the rate on its own gross (the year's TDS
-    catch-up), said to the provider in the admin's words (``common.tds_note``, by the rule
-    the payout was deducted under); else None."""
+    catch-up, section 206AA's rate without a PAN), said to the provider in the admin's
+    words (``common.tds_note``, by the rule the payout was deducted under); else None."""
     return tds_note(payout, yours=True)
 
 

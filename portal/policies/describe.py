@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from decimal import Decimal
 
-from portal.domain.policy_data import FLOOR_SOURCES, at_floor, flatten
+from portal.domain.policy_data import at_floor, flatten, floor_source
 from portal.domain.rates import bps_to_text, format_inr, paise_to_text, percent_text
 from portal.domain.timezone import CLINIC_TZ
 from portal.policies import queries
@@ -48,6 +48,12 @@ SPEC = (
     ("Payouts and TDS", "tds_rules.0.rate_bps", "TDS rate (%)", "percent"),
     ("Payouts and TDS", "tds_rules.0.threshold", "TDS threshold per year (₹)", "rupees"),
     ("Payouts and TDS", "tds_rules.0.section", "TDS section", "text"),
+    (
+        "Payouts and TDS",
+        "tds_rules.0.no_pan_rate_bps",
+        "TDS rate without a PAN (206AA) (%)",
+        "percent",
+    ),
     ("Wallet", "adjustment_approval_threshold", "Adjustments above need approval (₹)", "rupees"),
     ("Wallet", "note_min_length", "Shortest audit note (characters)", "count"),
     ("Payments", "payment_failures_for_intervention", "Failed attempts before an alert", "count"),
@@ -68,7 +74,7 @@ SPEC = (
     ("Reconciliation", "reconciliation_tolerance", "Timestamps match within (seconds)", "seconds"),
 )
 LABELS = {path: (label, kind) for _, path, label, kind in SPEC}
-SPEC_LAST_TDS = "tds_rules.0.section"  # the form's last field of the (newest) TDS rule
+SPEC_LAST_TDS = "tds_rules.0.no_pan_rate_bps"  # the form's last field of the newest TDS rule
 _EARLIER_TDS = re.compile(r"tds_rules\.([1-9]\d*)\.(\w+)")
 
 
@@ -96,10 +102,11 @@ TDS_FROM_HINT = (
 
 def tds_rule_text(rule):
     """A TDS rule in a line: "from 2025-26: 10% once the year's gross exceeds ₹50,000
-    (section 194J)"."""
+    (section 194J), 20% without a PAN (section 206AA)"."""
     return (
         f"from {rule.from_fy}: {percent_text(rule.rate_bps)}% once the year's gross exceeds "
-        f"{format_inr(rule.threshold)} (section {rule.section})"
+        f"{format_inr(rule.threshold)} (section {rule.section}), "
+        f"{percent_text(rule.no_pan_rate_bps)}% without a PAN (section 206AA)"
     )
 
 
@@ -155,7 +162,7 @@ def shown(path, value):
         text = to_text(kind, value)
         applied = at_floor(path, value)
         if applied != value:
-            source = FLOOR_SOURCES[path]
+            source = floor_source(path)
             text = f"{text} (applied as {to_text(kind, applied)}, {source}'s floor)"
         return label, text
     except (TypeError, ValueError):

@@ -1,13 +1,15 @@
-"""The TDS report: per provider per quarter of a financial year — PAN, section, gross paid,
-TDS deducted, payouts covered. Read from the ledger's payout postings of the year's payouts
-(``Payout.financial_year``, the year the TDS was deducted in): a payout counts in the
-quarter it was made (``payout_initiated``) and is taken back in the quarter it failed for
-good or was reversed, as ``tds_payable`` moved; one that comes back after its year ended is
-taken back in that year's Q4, never in the next year (the rule: docs/payouts.md, "TDS").
+"""The TDS report: per provider per quarter of a financial year and per rate applied —
+PAN, section, rate (a row at section 206AA's rate, no PAN on file when its payouts were
+made, is marked "206AA"), gross paid, TDS deducted, payouts covered. Read from the ledger's
+payout postings of the year's payouts (``Payout.financial_year``, the year the TDS was
+deducted in): a payout counts in the quarter it was made (``payout_initiated``) and is
+taken back in the quarter it failed for good or was reversed, as ``tds_payable`` moved;
+one that comes back after its year ended is taken back in that year's Q4, never in the
+next year (the rule: docs/payouts.md, "TDS").
 
 A doctor's or a lab's own "TDS by quarter" (their page and its CSV) is this report's query
 with the provider filter (``for_provider``): each of their quarters is the admin report's
-row for them, and a quarter without one is a nil row."""
+rows for them added up (one per rate applied), and a quarter without one is a nil row."""
 
 from dataclasses import dataclass
 from types import SimpleNamespace
@@ -18,7 +20,7 @@ from portal.catalog.models import Provider
 from portal.config import policy
 from portal.db import db, utcnow
 from portal.domain.ids import parse_id
-from portal.domain.rates import financial_year
+from portal.domain.rates import financial_year, percent_text
 from portal.domain.tax_ids import mask_pan
 from portal.domain.text import N_, Text
 from portal.exports import ExportError, ExportSpec, money, number, register, text
@@ -80,6 +82,10 @@ def _quarter_query(f, quarter, section):
             # Form 26Q reports every payment under its section, tax deducted or not:
             # below the threshold (no payout's ``tds_section``) the policy's for the year.
             sa.func.coalesce(sa.func.max(Payout.tds_section), sa.literal(section)).label("section"),
+            # Each rate applied is a row of its own (Form 26Q states the rate of each
+            # deduction, and flags one at section 206AA's for want of a PAN).
+            Payout.tds_rate_bps.label("rate_bps"),
+            Payout.tds_higher_section.label("higher_section"),
             sa.cast(sa.func.sum(sign * Payout.gross), sa.BigInteger).label("gross"),
             sa.cast(sa.func.sum(sign * Payout.tds), sa.BigInteger).label("tds"),
             sa.cast(sa.func.sum(sign), sa.BigInteger).label("payouts"),
@@ -93,8 +99,19 @@ def _quarter_query(f, quarter, section):
             Payout.financial_year == f["fy"],
             LedgerTransaction.created_at >= low,
         )
-        .group_by(Provider.id, Provider.display_name, Provider.pan)
-        .order_by(Provider.display_name, Provider.id)
+        .group_by(
+            Provider.id,
+            Provider.display_name,
+            Provider.pan,
+            Payout.tds_rate_bps,
+            Payout.tds_higher_section,
+        )
+        .order_by(
+            Provider.display_name,
+            Provider.id,
+            sa.func.coalesce(Payout.tds_higher_section, ""),
+            Payout.tds_rate_bps,
+        )
     )
     if quarter != periods.QUARTERS[-1]:
         q = q.where(LedgerTransaction.created_at < high)
@@ -133,6 +150,8 @@ class Totals:
                 provider=None,
                 pan="",
                 section=None,
+                rate_bps=None,
+                higher_section=None,
                 gross=self.gross,
                 tds=self.tds,
                 payouts=self.payouts,
@@ -160,6 +179,8 @@ def export(params):
             text("Provider", lambda r: r.provider),
             text("PAN", lambda r: r.pan or ("" if r.quarter == "Total" else "not on file")),
             text("Section", lambda r: r.section),
+            text("Rate (%)", lambda r: "" if r.rate_bps is None else percent_text(r.rate_bps)),
+            text("Higher rate", lambda r: r.higher_section or ""),
             money("Gross paid", lambda r: r.gross),
             money("TDS deducted", lambda r: r.tds),
             number("Payouts covered", lambda r: r.payouts),
@@ -193,19 +214,21 @@ def for_provider(provider, fy):
     dating rule is the report's, nowhere else), and a nil row, in the report's section for
     the year, for a quarter the report has no row for (the provider checks Q2 was nil)."""
     f = {"fy": fy, "quarters": periods.QUARTERS, "provider": provider}
-    found = {row.quarter: row for row in rows(f)}
+    found: dict[str, list] = {}
+    for row in rows(f):  # a quarter's rows, one per rate applied, add up to it
+        found.setdefault(row.quarter, []).append(row)
     section = policy().tds_rule_for(fy).section
     return [
         ProviderQuarter(
             quarter=quarter,
             months=periods.quarter_months(fy, quarter),
-            section=row.section if row else section,
-            gross=int(row.gross) if row else 0,
-            tds=int(row.tds) if row else 0,
-            payouts=int(row.payouts) if row else 0,
+            section=quarter_rows[0].section if quarter_rows else section,
+            gross=sum(int(row.gross) for row in quarter_rows),
+            tds=sum(int(row.tds) for row in quarter_rows),
+            payouts=sum(int(row.payouts) for row in quarter_rows),
         )
         for quarter in periods.QUARTERS
-        for row in (found.get(quarter),)
+        for quarter_rows in (found.get(quarter, []),)
     ]
 
 

@@ -11,6 +11,7 @@ KEPT = {
     "PAN", "IFSC", "TDS", "UTR", "IMPS", "NEFT", "NUL", "Razorpay", "RazorpayX", "WhatsApp", "English",
     "ID", "IST", "AM", "PM", "am", "pm", "ICS", "ics", "CSV", "JSON", "Google", "Meet", "Zoom", "Jitsi",
     "TAN", "AS",  # the clinic's TAN; Form 26AS (its name's letters: 26Q and 16A read as numbers)
+    "AA",  # section 206AA (TDS without a PAN), as the Act numbers it
 }  # fmt: skip
 _WORD = re.compile(r"[A-Za-z][A-Za-z'’]+")
 # Attributes a reader sees or hears: a table cell's column name (``data-label``, shown

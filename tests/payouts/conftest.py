@@ -183,7 +183,9 @@ class World:
         db.session.flush()
         return service
 
-    def provider(self, schedule="WEEKLY", commission_bps=500, name=None):
+    def provider(self, schedule="WEEKLY", commission_bps=500, name=None, pan=None):
+        """A provider; ``pan``: the PAN on file (none by default: past the threshold their
+        payouts deduct section 206AA's 20%, not 194J's 10%)."""
         from portal.accounts.models import User
         from portal.catalog.models import Provider
 
@@ -194,6 +196,7 @@ class World:
             display_name=name or f"Dr {user.name}",
             commission_bps=commission_bps,
             payout_schedule=schedule,
+            pan=pan,
         )
         db.session.add(provider)
         db.session.flush()

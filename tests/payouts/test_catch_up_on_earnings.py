@@ -7,6 +7,9 @@ from portal.domain.payouts import catch_up_note
 from portal.domain.policy import DEFAULT_POLICY
 from tests.payouts.conftest import payouts_of
 
+# On file: these payouts deduct 194J's 10% (without one, section 206AA's 20%).
+PAN = "ABCPK1234L"
+
 NOTE = "TDS catch-up: this payout took your gross payouts for FY"
 
 
@@ -21,7 +24,7 @@ def test_the_note_says_one_rule_to_the_admin_and_to_the_provider():
 
 
 def _crossed(world, x):
-    provider, user = world.ready_provider("INSTANT", commission_bps=0)
+    provider, user = world.ready_provider("INSTANT", commission_bps=0, pan=PAN)
     world.earn(provider, user, 45_000_00)
     x.settle()
     world.earn(provider, user, 10_000_00)

@@ -30,6 +30,9 @@ from portal.payouts.sending import due_retries, retry_payout, send_payout
 from portal.payouts.status import apply_remote, will_retry
 from tests.payouts.conftest import account, paid_out, payable, payout_fees, payouts_of
 
+# On file for the tests of 194J's 10%: without one, section 206AA's 20% (test_tds_no_pan.py).
+PAN = "ABCPK1234L"
+
 
 def _keys(prefix):
     return db.session.scalars(
@@ -49,7 +52,7 @@ def _pay_cycle(provider, period_end):
 
 def test_tds_at_the_crossing_payout_and_after(mid_year, world, x):
     # mid_year: run at 31 March 23:59:59 IST the third payout fell in a new year (no TDS).
-    provider, user = world.ready_provider("WEEKLY", commission_bps=0)
+    provider, user = world.ready_provider("WEEKLY", commission_bps=0, pan=PAN)
     world.earn(provider, user, 3_000_000)  # ₹30,000
     _pay_cycle(provider, date(2026, 11, 1))
     world.earn(provider, user, 3_000_000)  # ₹30,000: ₹60,000 > ₹50,000
@@ -73,7 +76,7 @@ def test_tds_at_the_crossing_payout_and_after(mid_year, world, x):
 
 
 def test_reversed_payout_gives_its_tds_back_and_the_next_payout_settles_it(world, x):
-    provider, user = world.ready_provider("WEEKLY", commission_bps=0)
+    provider, user = world.ready_provider("WEEKLY", commission_bps=0, pan=PAN)
     world.earn(provider, user, 6_000_000)  # crosses at once: TDS ₹6,000
     run = _pay_cycle(provider, date(2026, 11, 1))
     (payout,) = run.payouts
@@ -134,7 +137,7 @@ def test_an_instant_payable_below_the_gateway_minimum_is_carried_not_sent(
 
 
 def test_a_cycle_net_below_the_gateway_minimum_after_tds_carries_forward(world, x):
-    provider, user = world.ready_provider("WEEKLY", commission_bps=0)
+    provider, user = world.ready_provider("WEEKLY", commission_bps=0, pan=PAN)
     world.earn(provider, user, 4_999_900)  # ₹49,999: just under the TDS threshold
     _pay_cycle(provider, date(2026, 11, 1))
     world.earn(provider, user, 555_600)  # crosses: TDS 10% of ₹55,555 = ₹5,555.50
@@ -1041,7 +1044,7 @@ def test_a_held_payout_that_razorpayx_had_is_no_longer_counted_as_held(world, x)
 
 
 def test_mode_is_neft_above_five_lakh(world, x):
-    provider, user = world.ready_provider("INSTANT", commission_bps=0)
+    provider, user = world.ready_provider("INSTANT", commission_bps=0, pan=PAN)
     world.penalty(provider, 1)  # make the figure odd; recovered from the payout
     world.earn(provider, user, 60_000_001)  # ₹6,00,000.01
     (payout,) = payouts_of(provider.id)

@@ -13,6 +13,9 @@ from portal.payouts import runs
 from tests.payouts.conftest import payable, payouts_of
 from tests.plugin import PASSWORD
 
+# On file: these payouts deduct 194J's 10% (without one, section 206AA's 20%).
+PAN = "ABCPK1234L"
+
 HX = {"HX-Request": "true"}
 
 
@@ -340,7 +343,7 @@ def test_earnings_page_says_why_a_payable_tds_leaves_under_a_rupee_is_not_paid(
     mid_year, world, x, client, login
 ):
     # mid_year: the two earnings in one financial year, whenever the suite runs.
-    provider, user = world.ready_provider("INSTANT", commission_bps=0)
+    provider, user = world.ready_provider("INSTANT", commission_bps=0, pan=PAN)
     world.earn(provider, user, 4_999_900)  # ₹49,999: paid, just under the TDS threshold
     x.settle()
     world.earn(provider, user, 555_600)  # crosses: TDS 10% of ₹55,555 = ₹5,555.50
@@ -638,7 +641,7 @@ def test_pay_now_confirmation_hides_the_tds_so_the_bank_gets_less_than_yes_pay_s
     where due"); the payout sent ₹54,000 (₹6,000 TDS): the admin confirmed a sum that was
     not what left (review finding). The page states the payable, the TDS and the net, the
     button names the net, and the net confirmed is the net sent (another is refused)."""
-    provider, user = world.ready_provider("WEEKLY", commission_bps=0)
+    provider, user = world.ready_provider("WEEKLY", commission_bps=0, pan=PAN)
     world.earn(provider, user, 6_000_000)
     db.session.commit()
     login(make_user("admin"))
@@ -700,7 +703,7 @@ def test_a_catch_up_tds_is_explained_and_the_history_reads_in_rupees(world, x, c
     """Review finding: a payout deducting ₹5,627.50 TDS on ₹6,650 had no word that it is the
     year's catch-up once the threshold is crossed (POLICY.md, docs/payouts.md), and its
     history printed raw paise ("gross: 665000")."""
-    provider, user = world.ready_provider("INSTANT", commission_bps=0)
+    provider, user = world.ready_provider("INSTANT", commission_bps=0, pan=PAN)
     world.earn(provider, user, 45_000_00)
     x.settle()
     world.earn(provider, user, 10_000_00)

@@ -16,6 +16,9 @@ from portal.notify.models import MailMessage, Notification
 from portal.payouts import runs
 from tests.payouts.conftest import payouts_of
 
+# On file: these payouts deduct 194J's 10% (without one, section 206AA's 20%).
+PAN = "ABCPK1234L"
+
 
 def _told(user_id, kind_prefix=("payout.", "bank.")):
     db.session.expire_all()
@@ -33,7 +36,7 @@ def _mails(user):
 
 
 def test_a_processed_payout_is_told_once_with_its_account_utr_and_tds(world, x):
-    provider, user = world.ready_provider("WEEKLY", commission_bps=0)
+    provider, user = world.ready_provider("WEEKLY", commission_bps=0, pan=PAN)
     world.earn(provider, user, 6_000_000)  # ₹60,000: crosses the TDS threshold at once
     runs.run_cycle("WEEKLY", date(2026, 11, 1))
     x.settle()

@@ -19,6 +19,9 @@ from portal.reports import tds
 from tests.conftest import PASSWORD
 from tests.payouts.conftest import payouts_of
 
+# On file: these payouts deduct 194J's 10% (without one, section 206AA's 20%).
+PAN = "ABCPK1234L"
+
 REASON = "TDS rate corrected by the finance team"
 
 
@@ -35,7 +38,7 @@ def _change_tds(make_user, **values):
 
 
 def _three_payouts_with_a_rate_change_before_the_third(world, x, make_user, bps):
-    provider, user = world.ready_provider("WEEKLY", commission_bps=0)
+    provider, user = world.ready_provider("WEEKLY", commission_bps=0, pan=PAN)
     world.earn(provider, user, 3_000_000)  # ₹30,000
     runs.run_cycle("WEEKLY", date(2026, 11, 1))
     world.earn(provider, user, 3_000_000)  # ₹60,000 > ₹50,000: 10% of ₹60,000 = ₹6,000
@@ -84,7 +87,7 @@ def test_a_raised_threshold_leaves_the_years_earlier_tds_where_it_is(mid_year, w
     already deducted at the crossing is neither given back nor asked for again; the payout
     that takes the year over ₹1,00,000 deducts 10% of the gross not taxed yet (₹10,000 and
     its own ₹40,000)."""
-    provider, user = world.ready_provider("WEEKLY", commission_bps=0)
+    provider, user = world.ready_provider("WEEKLY", commission_bps=0, pan=PAN)
     world.earn(provider, user, 6_000_000)
     runs.run_cycle("WEEKLY", date(2026, 11, 1))
     _change_tds(make_user, threshold=10_000_000)
@@ -107,7 +110,7 @@ def test_a_payout_reversed_after_a_rate_change_is_settled_under_each_payouts_own
     (the ₹10,000 back and ₹10,000 more) deducts 5% of its own ₹20,000, ₹1,000. The old
     replay took the crossing payout at 5% too (₹3,000 due, ₹6,000 deducted) and gave the
     ₹3,000 back on it: it deducted nothing."""
-    provider, user = world.ready_provider("WEEKLY", commission_bps=0)
+    provider, user = world.ready_provider("WEEKLY", commission_bps=0, pan=PAN)
     world.earn(provider, user, 6_000_000)
     runs.run_cycle("WEEKLY", date(2026, 11, 1))
     x.settle()
@@ -136,7 +139,7 @@ def test_a_payouts_tds_note_states_the_rule_it_was_deducted_under(
     After the rate was lowered to 5%, the provider's statement and the admin's payout page
     called it a 'TDS catch-up' that 'took your gross over the threshold' at '5%': both
     false. The crossing payout's note still says 10%."""
-    provider, user = world.ready_provider("WEEKLY", commission_bps=0)
+    provider, user = world.ready_provider("WEEKLY", commission_bps=0, pan=PAN)
     world.earn(provider, user, 3_000_000)
     runs.run_cycle("WEEKLY", date(2026, 11, 1))
     world.earn(provider, user, 3_000_000)
@@ -195,7 +198,7 @@ def test_the_tds_report_and_the_providers_pages_agree_after_a_rate_change(
     """Both read the payouts' stored TDS: after the rate went from 10% to 5% in Q3, the
     admin's report per quarter, its CSV, the provider's TDS by quarter and the earnings
     page's "TDS this financial year" all equal the sum of what was deducted."""
-    provider, user = world.ready_provider("WEEKLY", commission_bps=0, name="Dr Asha")
+    provider, user = world.ready_provider("WEEKLY", commission_bps=0, name="Dr Asha", pan=PAN)
 
     def at(day):
         return time_machine.travel(datetime.combine(day, datetime.min.time(), UTC).replace(hour=6))

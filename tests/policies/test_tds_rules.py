@@ -80,7 +80,7 @@ def test_the_policy_page_adds_the_rule_and_shows_the_earlier_years(app, client, 
     assert re.search(r'name="tds_rules__0__rate_bps"[^>]*value="2"', html)
     assert (
         "Earlier years: from 2025-26: 10% once the year&#39;s gross exceeds ₹50,000"
-        " (section 194J)." in html
+        " (section 194J), 20% without a PAN (section 206AA)." in html
     )
     version = client.get(f"/admin/policy/{version_id}").get_data(as_text=True)
     values = version.split("<h2>Values</h2>")[1]

@@ -39,6 +39,9 @@ from tests.payouts.conftest import (  # noqa: F401
 from tests.transactions.conftest import payout_row
 from tests.transactions.csv_file import read
 
+# On file: these payouts deduct 194J's 10% (without one, section 206AA's 20%).
+PAN = "ABCPK1234L"
+
 JUNE = (date(2026, 6, 1), date(2026, 6, 30))
 JULY = (date(2026, 7, 1), date(2026, 7, 31))
 
@@ -90,7 +93,7 @@ def _reverse(x, payout):
 def _paid_in_june_reversed_in_july(world, x):
     """A WEEKLY provider over the TDS threshold: paid on 8 June, the payout reversed by the
     bank on 2 July, paid again on 3 July. Returns (provider, the June payout, July's)."""
-    provider, user = world.ready_provider("WEEKLY", commission_bps=0, name="Dr Reversed")
+    provider, user = world.ready_provider("WEEKLY", commission_bps=0, name="Dr Reversed", pan=PAN)
     with _on(date(2026, 6, 8)):
         world.earn(provider, user, 6_000_005)
         runs.run_cycle("WEEKLY", date(2026, 6, 8))

@@ -31,6 +31,9 @@ from tests.querycount import counted_queries
 from tests.transactions.conftest import payout_row
 from tests.transactions.csv_file import read
 
+# On file: these payouts deduct 194J's 10% (without one, section 206AA's 20%).
+PAN = "ABCPK1234L"
+
 
 def _csv(client, query):
     f = read(client.get("/admin/transactions.csv" + query).get_data(as_text=True))
@@ -38,7 +41,7 @@ def _csv(client, query):
 
 
 def test_a_payouts_tds_is_on_its_row_the_console_and_the_csv(world, x, client, login, make_user):
-    provider, user = world.ready_provider("WEEKLY", commission_bps=0)
+    provider, user = world.ready_provider("WEEKLY", commission_bps=0, pan=PAN)
     world.earn(provider, user, 6_000_005)  # over the year's threshold: 10 % of it, half-up
     runs.run_cycle("WEEKLY", date(2026, 11, 1))
     x.settle()
@@ -128,7 +131,7 @@ def test_the_consoles_tds_is_the_reports_payout_by_payout_not_period_by_period(w
     reached the bank (review finding: it left every period, so a closed month changed);
     the report counts it in the quarter it was made and takes it back in the quarter it
     came back."""
-    provider, user = world.ready_provider("WEEKLY", commission_bps=0)
+    provider, user = world.ready_provider("WEEKLY", commission_bps=0, pan=PAN)
     with _on(date(2026, 6, 30)):  # made on the last day of Q1, still in flight
         world.earn(provider, user, 6_000_005)
         runs.run_cycle("WEEKLY", date(2026, 6, 30))
@@ -176,7 +179,9 @@ def test_a_payouts_tds_given_back_says_so(world, x, client, login, make_user):
     money (back on the payable, TDS un-deducted; the TDS report takes it back). Such a row
     now says "(given back)", and the CSV has a "TDS given back" column ("yes"); a payout
     that failed and waits for its retry still has its TDS withheld, and says nothing."""
-    reversed_to, user = world.ready_provider("WEEKLY", commission_bps=0, name="Dr Reversed")
+    reversed_to, user = world.ready_provider(
+        "WEEKLY", commission_bps=0, name="Dr Reversed", pan=PAN
+    )
     x.sandbox.set_faults(payout_outcome="reversed")
     world.earn(reversed_to, user, 6_000_005)
     runs.run_cycle("WEEKLY", date(2026, 11, 1))
@@ -184,7 +189,9 @@ def test_a_payouts_tds_given_back_says_so(world, x, client, login, make_user):
     (back,) = payouts_of(reversed_to.id)
     assert back.status == PayoutStatus.REVERSED and back.returned and back.tds == 600_001
 
-    retrying, user = world.ready_provider("INSTANT", commission_bps=0, name="Dr Retrying")
+    retrying, user = world.ready_provider(
+        "INSTANT", commission_bps=0, name="Dr Retrying", pan="BCDPL2345M"
+    )
     x.sandbox.set_faults(payout_outcome="failed")
     world.earn(retrying, user, 6_000_005)
     x.settle(rounds=1)

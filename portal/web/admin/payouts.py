@@ -5,7 +5,7 @@ from flask import abort, flash, redirect, request, url_for
 from flask_login import current_user
 
 from portal.catalog.models import Provider
-from portal.domain.rates import INDIA_TZ, format_inr
+from portal.domain.rates import INDIA_TZ, format_inr, percent_text
 from portal.domain.states import PayoutRunStatus, PayoutStatus
 from portal.extensions import db
 from portal.payouts import admin, queries, runs
@@ -163,8 +163,13 @@ def _pay_now_confirm(provider, error=None, status=200):
     TDS and the net; the button names the net, what leaves for the bank. It said "TDS is
     deducted where due" and "Yes, pay" the payable: ₹60,000 confirmed, ₹54,000 sent."""
     would = admin.pay_now_preview(provider.id)
+    higher = (
+        f", at {percent_text(would.rate_bps)}% under section {would.higher_section}: no PAN on file"
+        if would.higher_section
+        else ""
+    )
     tds = (
-        f"TDS deducted (section {would.section}): {format_inr(would.tds)}"
+        f"TDS deducted (section {would.section}{higher}): {format_inr(would.tds)}"
         if would.tds
         else "TDS deducted: none due on this payout"
     )

@@ -14,6 +14,10 @@ from flask_login import current_user
 from portal.catalog.checks import NotFound, ValidationError
 from portal.catalog.pan import enter_own_pan
 from portal.catalog.providers import provider_for_user
+from portal.config import policy
+from portal.db import utcnow
+from portal.domain.payouts import rate_for_payee
+from portal.domain.rates import financial_year
 from portal.domain.tax_ids import mask_pan
 from portal.extensions import db
 from portal.i18n import N_
@@ -45,6 +49,8 @@ def _page(provider, form=None, status=None, block=None, pan_form=None):
         block = None
     history = queries.fund_account_history(provider.id)
     current, payout_account = current_fund_account(provider.id), payout_fund_account(provider.id)
+    # What a missing PAN costs (section 206AA), by this year's rule: the PAN card says it.
+    rule = policy().tds_rule_for(financial_year(utcnow()))
     return render(
         TEMPLATE,
         block=block,
@@ -53,6 +59,8 @@ def _page(provider, form=None, status=None, block=None, pan_form=None):
         form=form,
         pan=mask_pan(provider.pan),
         pan_form=pan_form,
+        no_pan_rate_bps=rate_for_payee(rule, pan_on_file=False)[0],
+        pan_rate_bps=rule.rate_bps,
         fund_account=current,
         payout_account=payout_account,
         pays_earlier_account=pays_earlier_account(current, payout_account),

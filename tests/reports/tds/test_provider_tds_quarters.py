@@ -215,12 +215,14 @@ def test_the_csv_has_the_pages_rows_and_total(year, app, client, login):
         [],
         ["2026-27", "Total", "", "", "", "90000.00", "9000.00", "2"],
     ]  # fmt: skip
-    # The admin's TDS export is unchanged: every provider, the PAN as on file.
+    # The admin's TDS export: every provider, the PAN as on file, the rate applied.
     login(_admin(app))
     admin = client.get(f"/admin/reports/tds?fy={FY}&format=csv")
     admin_rows = csv_rows(admin.get_data(as_text=True))
     assert admin_rows[5][:4] == ["Financial year", "Quarter", "Provider", "PAN"]
-    assert ["2026-27", "Q1", "Dr Asha", PAN, "194J", "70000.00", "7000.00", "2"] in admin_rows
+    assert ["2026-27", "Q1", "Dr Asha", PAN, "194J", "10", "", "70000.00", "7000.00", "2"] in (
+        admin_rows
+    )
 
 
 def _admin(app):

@@ -53,7 +53,7 @@ def test_tds_report_equals_the_ledger_per_quarter(world, x):
         world.earn(asha, asha_user, 3_000_000)
         runs.run_cycle("WEEKLY", date(2026, 8, 10))
         x.settle()
-    with _at(date(2026, 8, 17)):  # Q2: Ravi crosses at once; his payout will come back
+    with _at(date(2026, 8, 17)):  # Q2: Ravi, no PAN, crosses at once at 20% (206AA); it comes back
         world.earn(ravi, ravi_user, 6_000_000)
         runs.run_cycle("WEEKLY", date(2026, 8, 17))
         db.session.commit()
@@ -68,7 +68,7 @@ def test_tds_report_equals_the_ledger_per_quarter(world, x):
     asha_payouts = payouts_of(asha.id)
     assert [p.tds for p in asha_payouts] == [0, 600_000]
     ravi_payout = payouts_of(ravi.id)[-1]
-    assert ravi_payout.tds == 600_000 and ravi_payout.returned
+    assert ravi_payout.tds == 1_200_000 and ravi_payout.returned
 
     report = tds.report(tds.parse({"fy": "2026-27"}))
     by = {(r.quarter, r.provider): r for r in report["rows"]}
@@ -81,8 +81,15 @@ def test_tds_report_equals_the_ledger_per_quarter(world, x):
     )
     assert (q1.gross, q1.tds, q1.payouts, q1.pan) == (3_000_000, 0, 1, "ABCPA1234F")
     assert (q2a.gross, q2a.tds, q2a.payouts, q2a.section) == (3_000_000, 600_000, 1, "194J")
-    assert (q2r.gross, q2r.tds, q2r.payouts, q2r.pan) == (6_000_000, 600_000, 1, None)
-    assert (q3.gross, q3.tds, q3.payouts) == (-6_000_000, -600_000, -1)  # taken back
+    assert (q2r.gross, q2r.tds, q2r.payouts, q2r.pan) == (6_000_000, 1_200_000, 1, None)
+    assert (q2a.rate_bps, q2a.higher_section, q2r.rate_bps, q2r.higher_section) == (
+        1_000,
+        None,
+        2_000,
+        "206AA",
+    )
+    assert (q3.gross, q3.tds, q3.payouts) == (-6_000_000, -1_200_000, -1)  # taken back
+    assert (q3.rate_bps, q3.higher_section) == (2_000, "206AA")  # at the rate it was made
     for quarter in ("Q1", "Q2", "Q3", "Q4"):
         assert sum(int(r.tds) for r in report["rows"] if r.quarter == quarter) == _tds_in(quarter)
     assert report["tds"] == _tds_in("Q1") + _tds_in("Q2") + _tds_in("Q3") == 600_000
@@ -97,15 +104,28 @@ def test_tds_report_equals_the_ledger_per_quarter(world, x):
         "Provider",
         "PAN",
         "Section",
+        "Rate (%)",
+        "Higher rate",
         "Gross paid",
         "TDS deducted",
         "Payouts covered",
     ]
     assert parsed[6:] == [
-        ["2026-27", "Q2", "Dr Asha", "ABCPA1234F", "194J", "30000.00", "6000.00", "1"],
-        ["2026-27", "Q2", "Dr Ravi", "not on file", "194J", "60000.00", "6000.00", "1"],
+        ["2026-27", "Q2", "Dr Asha", "ABCPA1234F", "194J", "10", "", "30000.00", "6000.00", "1"],
+        [
+            "2026-27",
+            "Q2",
+            "Dr Ravi",
+            "not on file",
+            "194J",
+            "20",
+            "206AA",
+            "60000.00",
+            "12000.00",
+            "1",
+        ],
         [],  # the page's total row follows the data (the file lacked it: review finding)
-        ["2026-27", "Total", "", "", "", "90000.00", "12000.00", "2"],
+        ["2026-27", "Total", "", "", "", "", "", "90000.00", "18000.00", "2"],
     ]
     # The total is the file's own rows' sum, read once (review finding: it was a second
     # read of the quarters, which a payout moving meanwhile made disagree with the rows).
@@ -128,7 +148,7 @@ def test_a_payout_reversed_after_the_year_end_gives_its_tds_back_in_its_own_year
     from portal.payouts.create import tds_for_next
     from portal.payouts.reports import tds_this_year
 
-    asha, user = world.ready_provider("WEEKLY", commission_bps=0, name="Dr Asha")
+    asha, user = world.ready_provider("WEEKLY", commission_bps=0, name="Dr Asha", pan="ABCPA1234F")
     with _at(date(2027, 3, 22)):  # FY 2026-27, Q4: crosses at once, TDS ₹6,000
         world.earn(asha, user, 6_000_000)
         runs.run_cycle("WEEKLY", date(2027, 3, 21))
