@@ -1,7 +1,7 @@
 """payouts: why a payout's TDS rate is above the rule's (section 206AA, no PAN on file)
 
 Revision ID: tds206aa0001
-Revises: invline00001
+Revises: rfout0000001
 Create Date: 2026-12-12 10:00:00
 
 Income-tax Act section 206AA: a payee liable to TDS who has not furnished a PAN is
@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "tds206aa0001"
-down_revision = "invline00001"
+down_revision = "rfout0000001"
 branch_labels = None
 depends_on = None
 
