@@ -200,6 +200,10 @@ def _admin_urls(s):
         "admin.refunds_list": ["/admin/refunds"],
         "admin.retry_refund_confirm": [f"/admin/refunds/{a.refund}/retry"],
         "admin.refund_to_wallet_confirm": [f"/admin/refunds/{a.refund}/to-wallet"],
+        # No refund made on Razorpay's dashboard in this world: settling is refused and the
+        # walk lands on the list with the refusal's message. Its confirmation is the shared
+        # confirm template, walked at retry and to-wallet.
+        "admin.settle_refund_confirm": [f"/admin/refunds/{a.refund}/settle"],
         "admin.payouts": ["/admin/payouts"],
         "admin.payout_detail": [f"/admin/payouts/{a.payout}"],
         "admin.payout_run_detail": [f"/admin/payouts/runs/{a.payout_run}"],
