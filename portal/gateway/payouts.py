@@ -8,7 +8,7 @@ import time
 
 import httpx
 
-from portal.gateway import errors
+from portal.gateway import errors, tls
 from portal.gateway.payin import PRODUCTION_URL, _unix
 from portal.gateway.retry import with_retries
 
@@ -41,6 +41,7 @@ class RazorpayXPayouts:
             auth=(key_id, key_secret),
             timeout=timeout,
             transport=transport,
+            verify=tls.context(),
             headers={"User-Agent": "clinic-portal/0.1"},
         )
 

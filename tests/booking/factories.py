@@ -19,6 +19,7 @@ from portal.catalog.models import (
     Specialization,
 )
 from portal.extensions import db
+from portal.gateway import tls
 from portal.gateway.sandbox import create_sandbox_app
 from portal.gateway.sandbox.delivery import wsgi_transport
 from tests.threads import serve
@@ -182,7 +183,7 @@ class Gateway:
         from urllib.parse import parse_qsl, urlsplit
 
         callback = "http://portal.test/visits/callback"
-        with httpx.Client(base_url=self.url) as browser:
+        with httpx.Client(base_url=self.url, verify=tls.context()) as browser:
             page = browser.get(f"/checkout/{order_id}", params={"callback_url": callback})
             action = re.search(r'<form method="post" action="([^"]+)"', page.text).group(1)
             answer = browser.post(
@@ -191,7 +192,7 @@ class Gateway:
         return dict(parse_qsl(urlsplit(answer.headers["location"]).query))
 
     def pay_link(self, link_url, outcome="success"):
-        with httpx.Client() as browser:
+        with httpx.Client(verify=tls.context()) as browser:
             answer = browser.post(link_url, data={"method": "upi", "outcome": outcome})
         return answer
 

@@ -8,6 +8,7 @@ import httpx
 import pytest
 import razorpay
 
+from portal.gateway import tls
 from portal.gateway.payin import RazorpayPayIn
 from portal.gateway.payouts import RazorpayXPayouts
 from portal.gateway.sandbox import create_sandbox_app
@@ -32,7 +33,7 @@ class Running:
         callback_url="http://merchant.test/payments/callback",
     ):
         """What a person does on the hosted checkout page; returns the callback's params."""
-        with httpx.Client(base_url=self.url) as browser:
+        with httpx.Client(base_url=self.url, verify=tls.context()) as browser:
             page = browser.get(f"/checkout/{order_id}", params={"callback_url": callback_url})
             assert page.status_code == 200
             action = re.search(r'<form method="post" action="([^"]+)"', page.text).group(1)

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
+from portal.gateway import tls
 from portal.gateway.webhooks import sign_body
 
 log = logging.getLogger("portal.gateway.sandbox")
@@ -40,7 +41,7 @@ class Delivery:
 
 
 def http_transport(timeout=5.0):
-    client = httpx.Client(timeout=timeout)
+    client = httpx.Client(timeout=timeout, verify=tls.context())
 
     def send(url, body, headers):
         return client.post(url, content=body, headers=headers).status_code
