@@ -82,8 +82,10 @@ def sign_in(page, email, password):
     page.goto("/auth/login")
     page.fill("input[name=email]", email)
     page.fill("input[name=password]", password)
-    page.click("button[type=submit]")
-    page.wait_for_load_state("networkidle")
+    # The home the form leads to, loaded (not "networkidle": that waits out half a
+    # second of quiet after every sign-in; what a test looks for next, it waits for).
+    with page.expect_navigation():
+        page.click("button[type=submit]")
 
 
 @pytest.fixture
