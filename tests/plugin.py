@@ -174,6 +174,17 @@ def pytest_collection_modifyitems(config, items):
             if item.get_closest_marker(group):
                 item.add_marker(pytest.mark.xdist_group(group))
                 break
+        if not _reads_the_test_database(item):
+            item.add_marker(pytest.mark.app_free)
+
+
+def _reads_the_test_database(item):
+    """Whether the test can depend on TEST_DATABASE_URL: only the ``app`` fixture reads it
+    (``pg_app`` is always TEST_POSTGRES_URL's, ``rq_app`` a SQLite file of its own, the
+    migration tests make their own databases). A test that takes ``app`` by
+    ``request.getfixturevalue`` says so with the ``database`` mark. The others run the same
+    in both of CI's passes, so the SQLite pass leaves them out (``app_free``)."""
+    return "app" in getattr(item, "fixturenames", ()) or item.get_closest_marker("database")
 
 
 def _test_config(database_url, **extra):

@@ -433,7 +433,12 @@ class _Runner:
         return claimed
 
 
-@pytest.fixture(params=["inline", pytest.param("worker", marks=pytest.mark.redis)])
+@pytest.fixture(
+    params=[
+        pytest.param("inline", marks=pytest.mark.database),
+        pytest.param("worker", marks=pytest.mark.redis),
+    ]
+)
 def runner(request):
     if request.param == "inline":
         yield _Runner(request.getfixturevalue("app"), request.getfixturevalue("world"), False)
