@@ -298,3 +298,23 @@ def test_a_payment_is_created_before_it_is_captured_and_settles_by_its_capture(
     assert sandbox.settle_day(midnight.date() - timedelta(days=1)) is None
     settlement = sandbox.settle_day(midnight.date())
     assert settlement["amount"] == 100_000 - gateway_fee(100_000)[0]
+
+
+def test_the_checkout_page_is_compiled_once_not_per_page(sandbox_server, payin, monkeypatch):
+    """The sandbox's one page template is compiled once per app: compiled for every
+    checkout page and every answer, it cost each a few milliseconds of CPU."""
+    env = sandbox_server.app.jinja_env
+    compiled = []
+    real = env.compile
+
+    def counted(*args, **kwargs):
+        compiled.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(env, "compile", counted)
+    client = sandbox_server.app.test_client()
+    for _ in range(3):
+        order = payin.create_order(50_000, receipt="mb-7")
+        page = client.get(f"/checkout/{order['id']}")
+        assert page.status_code == 200 and "₹500.00" in page.get_data(as_text=True)
+    assert len(compiled) <= 1
