@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from portal.accounts.service import PermissionDenied
 from portal.audit.models import AuditEntry
-from portal.db import utcnow
+from portal.db import clinic_today, utcnow
 from portal.domain.states import AdjustmentStatus
 from portal.extensions import db
 from portal.ledger import accounts as chart
@@ -211,7 +211,7 @@ def test_on_the_console_as_bank_out_with_its_utr_and_rebuilt_the_same(ctx, peopl
     assert row.type_label == "Bank transfer paid out"
     # The gap seen last session: the cash pay-out's row showed no reference.
     assert tq.movement_for("wallet_adjustment", desk.id).reference == "D-0042"
-    today = utcnow().date()
+    today = clinic_today()  # the console's days are the clinic's (failed after 18:30 UTC)
     s = tq.summary(MovementFilter(start=today, end=today))
     assert (s.cash_out, s.bank_out, s.net) == (200_00, 300_00, -500_00)
     keep = ("type", "bucket", "amount", "net", "status", "patient_id", "reference")
