@@ -63,6 +63,29 @@ def test_the_only_active_administrator_is_told_it_goes_at_once_and_it_does(
     assert _account(app, ASHA["email"]) and len(mailbox(ASHA["email"])) == 1
 
 
+@pytest.mark.parametrize("another", [False, True], ids=["alone", "another_active"])
+def test_the_invite_page_says_what_the_invitation_then_does(
+    app, client, login, maker, make_user, another
+):
+    """The page's wording, ``admin_access.needs_second_admin`` and what the invitation
+    does agree, alone and with another active administrator."""
+    from portal.accounts import admin_access
+
+    if another:
+        make_user("admin", name="Other Admin")
+    login(maker)
+    page = html(client.get("/admin/users/invite"))
+    says_it_waits = "so this invitation waits until another administrator approves it" in page
+    says_at_once = "You are the only active administrator, so this invitation goes at once" in page
+    assert says_it_waits != says_at_once
+    with app.app_context():
+        rule = admin_access.needs_second_admin(db.session.get(User, maker.id))
+        db.session.remove()
+    client.post("/admin/users/invite", data=ASHA)
+    waited = _account(app, ASHA["email"]) == []
+    assert says_it_waits is rule is waited is another
+
+
 def test_with_another_administrator_it_waits_and_the_checker_approves_it(
     app, client, login, maker, checker, mailbox
 ):
