@@ -180,6 +180,52 @@ def test_the_flash_after_a_decision_is_the_approvals_sources_word(
     assert f"Admin account request {second}: reject." in flashes(client, "/admin/approvals")
 
 
+def test_the_flash_and_the_decision_trail_ask_the_request_whether_it_was_withdrawn(
+    app, client, login, maker, checker, monkeypatch
+):
+    """Whether a decided request was its maker's withdrawal is the request's own answer
+    (``AdminAccessRequest.withdrawn``, through its source: ``ApprovalSource.withdrawn``),
+    for the flash and the queue's decision trail alike. Were it to call a checker's
+    rejection a withdrawal, both would say so: neither compares people of its own."""
+    from portal.domain.states import ApprovalStatus
+
+    login(maker)
+    client.post("/admin/users/invite", data=ASHA)
+    [request_id] = _read(app, sa.select(AdminAccessRequest.id))
+    client.post("/auth/logout")
+    login(checker)
+    monkeypatch.setattr(
+        AdminAccessRequest, "withdrawn", property(lambda r: r.status == ApprovalStatus.REJECTED)
+    )
+    client.post(f"/admin/approvals/admin_account/{request_id}/reject")
+    assert "Withdrawn." in flashes(client, "/admin/approvals")
+    page = html(client.get("/admin/approvals"))
+    decided = page.split(f'id="admin_account-decided-{request_id}"')[1].split("</tr>")[0]
+    assert "Withdrawn by Ravi Checker" in decided
+
+
+def test_what_a_decision_did_is_said_by_its_source_for_every_kind():
+    """``ApprovalSource.outcome``: an approval is "Approved."; a rejection "Rejected.",
+    unless the kind lets its maker withdraw and the request says it was withdrawn (its
+    maker's own rejection). A kind without withdrawals never asks its objects."""
+    from portal.approvals.sources import APPROVED, BY_KIND, REJECTED, SOURCES, WITHDRAWN
+    from portal.domain.states import ApprovalStatus
+
+    def decided(by):
+        return AdminAccessRequest(
+            status=ApprovalStatus.REJECTED, requested_by_id=1, decided_by_id=by
+        )
+
+    for source in SOURCES:
+        assert source.outcome("approve", object()) == APPROVED
+        if not source.maker_withdraws:
+            assert source.outcome("reject", object()) == REJECTED  # no ``withdrawn`` read
+    admin_account = BY_KIND["admin_account"]
+    assert admin_account.maker_withdraws
+    assert admin_account.outcome("reject", decided(by=1)) == WITHDRAWN
+    assert admin_account.outcome("reject", decided(by=2)) == REJECTED
+
+
 def test_an_invitation_already_waiting_is_said_beside_the_address(
     app, client, login, maker, checker
 ):
