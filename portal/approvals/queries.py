@@ -31,6 +31,7 @@ class ApprovalRow:
     obj: object
     described: Described
     maker_withdraws: bool = False  # its source's: the maker may withdraw it while it waits
+    withdrawn: bool = False  # its maker withdrew it (its source says: ``withdrawn``)
 
     @property
     def decision(self):
@@ -40,7 +41,7 @@ class ApprovalRow:
             return None
         if self.status == PolicyStatus.WITHDRAWN:
             return "Approved (withdrawn before it applied)"
-        if self.maker_withdraws and self.decided_by is not None and self.decided_by == self.maker:
+        if self.withdrawn:
             return "Withdrawn"  # rejected by the one who asked
         return "Rejected" if self.status == ApprovalStatus.REJECTED else "Approved"
 
@@ -109,6 +110,7 @@ def _hydrate(rows):
                 obj=obj,
                 described=source.describe(obj),
                 maker_withdraws=source.maker_withdraws,
+                withdrawn=source.withdrawn(obj),
             )
         )
     return out

@@ -89,13 +89,18 @@ class ApprovalSource:
     # where others get Approve and Reject.
     maker_withdraws: bool = False
 
+    def withdrawn(self, decided):
+        """Whether a decided request of this kind was its maker's withdrawal (a maker's
+        own rejection, where this kind allows one): the request says so itself. The one
+        answer the flash (``outcome``) and the queue's decision trail give."""
+        return self.maker_withdraws and decided.withdrawn
+
     def outcome(self, decision, decided):
         """What a decision just taken did, in the words the page flashes: ``decision`` is
-        "approve" or "reject", ``decided`` what its use case returned. A maker's own
-        rejection, where this kind lets the maker withdraw, is their withdrawal."""
+        "approve" or "reject", ``decided`` what its use case returned."""
         if decision == "approve":
             return APPROVED
-        return WITHDRAWN if self.maker_withdraws and decided.withdrawn else REJECTED
+        return WITHDRAWN if self.withdrawn(decided) else REJECTED
 
 
 def _columns(

@@ -95,6 +95,28 @@ def test_with_another_active_administrator_the_invitation_waits(admins):
     assert all("Meera Maker" in n.body and ASHA in n.body for n in notices)
 
 
+def test_a_second_administrator_is_needed_while_another_active_administrator_exists(ctx, make_user):
+    """``needs_second_admin``, the one rule the invitation, the reactivation and the invite
+    page ask: only an active, unclosed administrator account other than the asker's
+    counts (an invited one too); the asker, patients, providers, a deactivated or a closed
+    administrator do not."""
+    me = db.session.merge(make_user("admin", name="Meera Alone"))
+    make_user("patient")
+    make_user("provider")
+    assert access.needs_second_admin(me) is False
+    other = make_user("admin", name="Other Admin")
+    assert access.needs_second_admin(me) is True
+    assert access.needs_second_admin(db.session.merge(other)) is True  # either way round
+    service.deactivate_user(me, other.id)
+    assert access.needs_second_admin(me) is False
+    closed = db.session.merge(make_user("admin", name="Closed Admin"))
+    closed.closed_at = closed.created_at
+    db.session.commit()
+    assert access.needs_second_admin(me) is False
+    access.invite_admin(me, ASHA, "Asha Rao")  # alone: at once, no password chosen yet
+    assert access.needs_second_admin(me) is True
+
+
 def test_an_invited_administrator_who_has_not_chosen_a_password_counts_as_another(ctx, make_user):
     """Otherwise the only administrator could invite any number at once before the first
     invited one signed in."""

@@ -63,6 +63,29 @@ def test_the_only_active_administrator_is_told_it_goes_at_once_and_it_does(
     assert _account(app, ASHA["email"]) and len(mailbox(ASHA["email"])) == 1
 
 
+@pytest.mark.parametrize("another", [False, True], ids=["alone", "another_active"])
+def test_the_invite_page_says_what_the_invitation_then_does(
+    app, client, login, maker, make_user, another
+):
+    """The page's wording, ``admin_access.needs_second_admin`` and what the invitation
+    does agree, alone and with another active administrator."""
+    from portal.accounts import admin_access
+
+    if another:
+        make_user("admin", name="Other Admin")
+    login(maker)
+    page = html(client.get("/admin/users/invite"))
+    says_it_waits = "so this invitation waits until another administrator approves it" in page
+    says_at_once = "You are the only active administrator, so this invitation goes at once" in page
+    assert says_it_waits != says_at_once
+    with app.app_context():
+        rule = admin_access.needs_second_admin(db.session.get(User, maker.id))
+        db.session.remove()
+    client.post("/admin/users/invite", data=ASHA)
+    waited = _account(app, ASHA["email"]) == []
+    assert says_it_waits is rule is waited is another
+
+
 def test_with_another_administrator_it_waits_and_the_checker_approves_it(
     app, client, login, maker, checker, mailbox
 ):
@@ -155,6 +178,52 @@ def test_the_flash_after_a_decision_is_the_approvals_sources_word(
     )
     client.post(f"/admin/approvals/admin_account/{second}/reject")
     assert f"Admin account request {second}: reject." in flashes(client, "/admin/approvals")
+
+
+def test_the_flash_and_the_decision_trail_ask_the_request_whether_it_was_withdrawn(
+    app, client, login, maker, checker, monkeypatch
+):
+    """Whether a decided request was its maker's withdrawal is the request's own answer
+    (``AdminAccessRequest.withdrawn``, through its source: ``ApprovalSource.withdrawn``),
+    for the flash and the queue's decision trail alike. Were it to call a checker's
+    rejection a withdrawal, both would say so: neither compares people of its own."""
+    from portal.domain.states import ApprovalStatus
+
+    login(maker)
+    client.post("/admin/users/invite", data=ASHA)
+    [request_id] = _read(app, sa.select(AdminAccessRequest.id))
+    client.post("/auth/logout")
+    login(checker)
+    monkeypatch.setattr(
+        AdminAccessRequest, "withdrawn", property(lambda r: r.status == ApprovalStatus.REJECTED)
+    )
+    client.post(f"/admin/approvals/admin_account/{request_id}/reject")
+    assert "Withdrawn." in flashes(client, "/admin/approvals")
+    page = html(client.get("/admin/approvals"))
+    decided = page.split(f'id="admin_account-decided-{request_id}"')[1].split("</tr>")[0]
+    assert "Withdrawn by Ravi Checker" in decided
+
+
+def test_what_a_decision_did_is_said_by_its_source_for_every_kind():
+    """``ApprovalSource.outcome``: an approval is "Approved."; a rejection "Rejected.",
+    unless the kind lets its maker withdraw and the request says it was withdrawn (its
+    maker's own rejection). A kind without withdrawals never asks its objects."""
+    from portal.approvals.sources import APPROVED, BY_KIND, REJECTED, SOURCES, WITHDRAWN
+    from portal.domain.states import ApprovalStatus
+
+    def decided(by):
+        return AdminAccessRequest(
+            status=ApprovalStatus.REJECTED, requested_by_id=1, decided_by_id=by
+        )
+
+    for source in SOURCES:
+        assert source.outcome("approve", object()) == APPROVED
+        if not source.maker_withdraws:
+            assert source.outcome("reject", object()) == REJECTED  # no ``withdrawn`` read
+    admin_account = BY_KIND["admin_account"]
+    assert admin_account.maker_withdraws
+    assert admin_account.outcome("reject", decided(by=1)) == WITHDRAWN
+    assert admin_account.outcome("reject", decided(by=2)) == REJECTED
 
 
 def test_an_invitation_already_waiting_is_said_beside_the_address(
