@@ -1,5 +1,13 @@
 """The languages the portal speaks. English is the source language of every message;
-Hindi comes from the catalogue in ``portal/translations/hi`` (docs/i18n.md)."""
+Hindi comes from the catalogue in ``portal/translations/hi`` (docs/i18n.md). Here too is
+how a message made elsewhere (a ``portal.domain.text.Text``) and a strftime date are said
+in the reader's language: the pages' filters ``t`` and ``day_names``, and the notices."""
+
+import re
+
+from flask_babel import gettext, ngettext
+
+from portal.domain.text import DateText, Label, PluralText, Text
 
 LANGUAGES = {"en": "English", "hi": "हिन्दी"}
 DEFAULT_LANGUAGE = "en"
@@ -82,3 +90,51 @@ def compile_catalogues(directory):
         with open(partial, "wb") as target:
             write_mo(target, catalogue)
         os.replace(partial, mo)
+
+
+# Day and month names as strftime writes them (C locale), for pages read in Hindi; digits
+# stay Latin in both languages (docs/i18n.md).
+_HINDI_NAMES = {
+    "Monday": "सोमवार", "Tuesday": "मंगलवार", "Wednesday": "बुधवार", "Thursday": "गुरुवार",
+    "Friday": "शुक्रवार", "Saturday": "शनिवार", "Sunday": "रविवार",
+    "Mon": "सोम", "Tue": "मंगल", "Wed": "बुध", "Thu": "गुरु", "Fri": "शुक्र", "Sat": "शनि",
+    "Sun": "रवि",
+    "January": "जनवरी", "February": "फ़रवरी", "March": "मार्च", "April": "अप्रैल", "May": "मई",
+    "June": "जून", "July": "जुलाई", "August": "अगस्त", "September": "सितंबर",
+    "October": "अक्टूबर", "November": "नवंबर", "December": "दिसंबर",
+    "Jan": "जन॰", "Feb": "फ़र॰", "Mar": "मार्च", "Apr": "अप्रैल", "Jun": "जून", "Jul": "जुल॰",
+    "Aug": "अग॰", "Sep": "सित॰", "Oct": "अक्टू॰", "Nov": "नव॰", "Dec": "दिस॰",
+}  # fmt: skip
+_NAME = re.compile(r"\b(" + "|".join(sorted(_HINDI_NAMES, key=len, reverse=True)) + r")\b")
+
+
+def day_names(text):
+    """``text`` (a strftime date) with its day and month names in the reader's language."""
+    if not text or current_language() != "hi":  # "en" outside a request
+        return text
+    return _NAME.sub(lambda m: _HINDI_NAMES[m.group(1)], text)
+
+
+def translate(message):
+    """The catalogue's translation of ``message`` (itself when there is none), in the
+    reader's language: a page's (its ``t`` filter) or a notice's (``speaking_to``). Unlike the
+    templates' ``_()``, no %-formatting is applied, so any text is safe to pass. A ``Text``
+    is looked up by its template (a ``PluralText`` by its pair and number, ``ngettext``) and
+    filled with its values, each said in the reader's
+    language when it is itself a ``Text`` (a ``Label`` lower-cased) or a ``DateText``."""
+    if isinstance(message, Text):
+        values = {name: _value(value) for name, value in message.values.items()}
+        if isinstance(message, PluralText):
+            values.pop("num", None)  # ngettext sets it from the number
+            return ngettext(message.template, message.plural, message.num, **values)
+        said = gettext(message.template, **values)
+        return said.lower() if isinstance(message, Label) else said
+    return gettext(str(message)) if message else message
+
+
+def _value(value):
+    if isinstance(value, Text):
+        return translate(value)
+    if isinstance(value, DateText):
+        return day_names(value)
+    return value

@@ -1,7 +1,8 @@
 """What the provider is told about their money: a payout paid (the account, the UTR, the
-TDS withheld), failed (tried again, on hold, or back on the payable balance) or reversed,
-held by the clinic or released, a new bank account or UPI id that failed validation, and
-a cancellation penalty charged to them.
+TDS withheld, and why more than the rate on its gross when it was), failed (tried again,
+on hold, or back on the payable balance) or reversed, held by the clinic or released, a
+new bank account or UPI id that failed validation, and a cancellation penalty charged to
+them.
 
 Jobs recorded by ``portal.notify.receivers`` when the payouts and refunds capabilities say
 what happened; each notice is in the app and by mail (as appointment notices are), in
@@ -16,7 +17,7 @@ from portal import jobs
 from portal.domain.rates import format_inr
 from portal.domain.states import PayoutStatus
 from portal.extensions import db
-from portal.i18n import N_
+from portal.i18n import N_, translate
 from portal.notify.center import notify_user
 from portal.notify.links import path
 from portal.notify.reminders import local_time
@@ -24,6 +25,7 @@ from portal.notify.wording import speaking_to
 from portal.payouts import models as m
 from portal.payouts.common import tds_section
 from portal.payouts.fund_accounts import MSG_NOT_VALIDATED
+from portal.payouts.reports import payout_tds_note
 from portal.payouts.status import NextStep, next_step, reason_for_provider, went_to_the_bank
 from portal.refunds.lookup import cancellation_for
 from portal.refunds.models import Cancellation
@@ -72,6 +74,11 @@ def payout_moved(payout_id, status, attempt, retried=False):
                     tds=format_inr(payout.tds), section=tds_section(payout),
                     gross=format_inr(payout.gross),
                 )  # fmt: skip
+                # Why more than the rate on its gross (the year's catch-up, section
+                # 206AA's rate without a PAN): the earnings page's words for this payout.
+                note = payout_tds_note(payout)
+                if note:
+                    body += " " + translate(note)
         else:
             # Only RazorpayX's reason for a payout that went to the bank (the payouts
             # rule); an admin's note or an error about the clinic's setup is never sent.

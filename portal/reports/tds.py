@@ -9,7 +9,9 @@ next year (the rule: docs/payouts.md, "TDS").
 
 A doctor's or a lab's own "TDS by quarter" (their page and its CSV) is this report's query
 with the provider filter (``for_provider``): each of their quarters is the admin report's
-rows for them added up (one per rate applied), and a quarter without one is a nil row."""
+rows for them added up (one per rate applied), the part of it in a row the report marks
+(section 206AA's rate) kept apart for their page to mark too, and a quarter without one is
+a nil row."""
 
 from dataclasses import dataclass
 from types import SimpleNamespace
@@ -198,6 +200,16 @@ MSG_NOT_A_YEAR_OF_YOURS = N_("Choose a financial year from the list. Showing %(f
 
 
 @dataclass(frozen=True)
+class HigherRate:
+    """The part of a provider's quarter the admin report marks: its row at a higher rate
+    (``section`` "206AA": no PAN on file when those payouts were made)."""
+
+    section: str
+    rate_bps: int
+    tds: int
+
+
+@dataclass(frozen=True)
 class ProviderQuarter:
     """One quarter of a provider's year, as the admin report's row for them (or nil)."""
 
@@ -207,12 +219,16 @@ class ProviderQuarter:
     gross: int
     tds: int
     payouts: int
+    # Of ``tds``, what was deducted at a higher rate: one per rate, none when nothing was.
+    higher: tuple[HigherRate, ...] = ()
 
 
 def for_provider(provider, fy):
     """``provider``'s Q1–Q4 of ``fy``: the report's own rows with the provider filter (the
     dating rule is the report's, nowhere else), and a nil row, in the report's section for
-    the year, for a quarter the report has no row for (the provider checks Q2 was nil)."""
+    the year, for a quarter the report has no row for (the provider checks Q2 was nil).
+    A row the report marks (``higher_section``) is also the quarter's ``higher`` part,
+    unless its TDS nets to nothing (made and taken back in the quarter)."""
     f = {"fy": fy, "quarters": periods.QUARTERS, "provider": provider}
     found: dict[str, list] = {}
     for row in rows(f):  # a quarter's rows, one per rate applied, add up to it
@@ -226,6 +242,11 @@ def for_provider(provider, fy):
             gross=sum(int(row.gross) for row in quarter_rows),
             tds=sum(int(row.tds) for row in quarter_rows),
             payouts=sum(int(row.payouts) for row in quarter_rows),
+            higher=tuple(
+                HigherRate(row.higher_section, row.rate_bps, int(row.tds))
+                for row in quarter_rows
+                if row.higher_section and row.tds
+            ),
         )
         for quarter in periods.QUARTERS
         for quarter_rows in (found.get(quarter, []),)

@@ -1,11 +1,10 @@
 """What pages show a value as: clinic times, status badges and labels (registered as Jinja
 filters once, in ``portal.templating``; views use them for flash messages and choices)."""
 
-import re
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from flask_babel import gettext, ngettext
+from flask_babel import gettext
 from markupsafe import Markup, escape
 
 from portal.catalog.models import DEFAULT_TIMEZONE
@@ -24,8 +23,10 @@ from portal.domain.states import (
     RescheduleStatus,
     VisitStatus,
 )
-from portal.domain.text import DateText, Label, PluralText, Text
-from portal.i18n import N_, current_language
+
+# ``t`` and ``day_names`` are the pages' names for what notices say a message with too.
+from portal.i18n import N_, current_language, day_names
+from portal.i18n import translate as translate
 from portal.notify.models import DeliveryStatus
 from portal.payments.models import DESK, LINK, ORDER, WALLET
 from portal.policies import store as policy_store
@@ -86,55 +87,8 @@ STATUS_BADGES.update(
 )
 
 
-# Day and month names as strftime writes them (C locale), for pages read in Hindi; digits
-# stay Latin in both languages (docs/i18n.md).
-_HINDI_NAMES = {
-    "Monday": "सोमवार", "Tuesday": "मंगलवार", "Wednesday": "बुधवार", "Thursday": "गुरुवार",
-    "Friday": "शुक्रवार", "Saturday": "शनिवार", "Sunday": "रविवार",
-    "Mon": "सोम", "Tue": "मंगल", "Wed": "बुध", "Thu": "गुरु", "Fri": "शुक्र", "Sat": "शनि",
-    "Sun": "रवि",
-    "January": "जनवरी", "February": "फ़रवरी", "March": "मार्च", "April": "अप्रैल", "May": "मई",
-    "June": "जून", "July": "जुलाई", "August": "अगस्त", "September": "सितंबर",
-    "October": "अक्टूबर", "November": "नवंबर", "December": "दिसंबर",
-    "Jan": "जन॰", "Feb": "फ़र॰", "Mar": "मार्च", "Apr": "अप्रैल", "Jun": "जून", "Jul": "जुल॰",
-    "Aug": "अग॰", "Sep": "सित॰", "Oct": "अक्टू॰", "Nov": "नव॰", "Dec": "दिस॰",
-}  # fmt: skip
-_NAME = re.compile(r"\b(" + "|".join(sorted(_HINDI_NAMES, key=len, reverse=True)) + r")\b")
-
-
 def _reading_hindi():
     return current_language() == "hi"  # "en" outside a request
-
-
-def day_names(text):
-    """``text`` (a strftime date) with its day and month names in the reader's language."""
-    if not text or not _reading_hindi():
-        return text
-    return _NAME.sub(lambda m: _HINDI_NAMES[m.group(1)], text)
-
-
-def translate(message):
-    """The catalogue's translation of ``message`` (itself when there is none). Unlike the
-    templates' ``_()``, no %-formatting is applied, so any text is safe to pass. A ``Text``
-    is looked up by its template (a ``PluralText`` by its pair and number, ``ngettext``) and
-    filled with its values, each said in the reader's
-    language when it is itself a ``Text`` (a ``Label`` lower-cased) or a ``DateText``."""
-    if isinstance(message, Text):
-        values = {name: _value(value) for name, value in message.values.items()}
-        if isinstance(message, PluralText):
-            values.pop("num", None)  # ngettext sets it from the number
-            return ngettext(message.template, message.plural, message.num, **values)
-        said = gettext(message.template, **values)
-        return said.lower() if isinstance(message, Label) else said
-    return gettext(str(message)) if message else message
-
-
-def _value(value):
-    if isinstance(value, Text):
-        return translate(value)
-    if isinstance(value, DateText):
-        return day_names(value)
-    return value
 
 
 def clinic_time(value, tz=None, fmt="%a %d %b %Y, %H:%M %Z"):

@@ -120,3 +120,38 @@ def test_every_reading_of_a_pan_normalises_it_by_normal_pan_alone(monkeypatch):
     assert payee_key(typed) == "ABCPK1234L"
     errors = {}
     assert check_pan("abcpk-1234l", "ABCPK1234L", errors) == "ABCPK1234L" and errors == {}
+
+
+# A PAN as a form, a paste or an import brings it: checked (``clean_pan``), shown masked
+# (``mask_pan``) and keyed as the payee whose TDS counts together (``payee_key``: the
+# payouts' advisory lock ``payout-pan:<PAN>``). Were one to read it otherwise, one payee's
+# threshold would be counted under two keys.
+MESSY = [
+    " abcpk1234l ",
+    "abcpk1234l",
+    "AbCpK1234l",
+    "\tABCPK1234L\n",
+    "ABCPK1234L\u00a0",
+    "\u2003abcpk1234l\r\n",
+]
+# A space or a hyphen inside is not trimmed: no PAN, refused where it is entered, so never
+# stored, and none of the three takes it for the PAN without it.
+INSIDE = ["ABCPK 1234L", " abcpk 1234l ", "ABCPK\t1234L", "abcpk-1234l"]
+
+
+@pytest.mark.parametrize("typed", MESSY)
+def test_checking_masking_and_keying_a_pan_read_messy_input_alike(typed):
+    from portal.payouts.common import payee_key
+
+    assert clean_pan(typed) == payee_key(typed) == "ABCPK1234L"
+    assert mask_pan(typed) == mask_pan("ABCPK1234L") == "ABCPK••••L"
+
+
+@pytest.mark.parametrize("typed", INSIDE)
+def test_a_pan_with_anything_inside_is_no_pan_to_any_of_the_three(typed):
+    from portal.payouts.common import payee_key
+
+    with pytest.raises(ValueError):
+        clean_pan(typed)
+    assert payee_key(typed) != "ABCPK1234L"
+    assert mask_pan(typed) != "ABCPK••••L"

@@ -258,3 +258,93 @@ def test_a_payout_without_its_section_stored_names_its_years_rule(app, world, x)
         app.config["POLICY"] = saved
     (notice,) = _told(user.id)
     assert "(section 194JB) was withheld" in notice.body
+
+
+# --- section 206AA: no PAN on file when the payout was made -------------------------------
+
+NO_PAN = (
+    "No PAN on file: TDS at 20% (section 206AA). Add your PAN to have 10% deducted on later "
+    "payouts."
+)
+
+
+def _paid_without_a_pan(world, x, *, language="en", enter_pan_before_it_is_paid=False):
+    """A ₹60,000 payout made while the provider has no PAN on file (20% under section
+    206AA), paid; its notice and the provider."""
+    provider, user = world.ready_provider("WEEKLY", commission_bps=0)
+    db.session.get(User, user.id).language = language
+    db.session.commit()
+    world.earn(provider, user, 6_000_000)
+    runs.run_cycle("WEEKLY", date(2026, 11, 1))
+    db.session.commit()
+    if enter_pan_before_it_is_paid:
+        from portal.catalog.pan import enter_own_pan
+
+        enter_own_pan(db.session.get(User, user.id), PAN, PAN)
+        db.session.commit()
+    x.settle()
+    (payout,) = payouts_of(provider.id)
+    assert payout.status == PayoutStatus.PROCESSED and payout.tds_higher_section == "206AA"
+    assert payout.tds == 1_200_000 and payout.tds_rate_bps == 2_000
+    (notice,) = _told(user.id)
+    return notice, user, payout
+
+
+def test_a_payout_at_section_206aas_rate_says_why_in_its_notice_and_mail(world, x):
+    """Review finding: the notice said "TDS of ₹12,000 … was withheld from ₹60,000", twice
+    194J's 10%, with no word why; the earnings page says it (``payouts.common.tds_note``),
+    and so does the notice now, in the same words."""
+    notice, user, payout = _paid_without_a_pan(world, x)
+    assert notice.kind == "payout.processed"
+    assert notice.body == (
+        f"₹48,000 paid to HDFC ••••5678, UTR {payout.utr}. TDS of ₹12,000 (section 194J) was "
+        f"withheld from ₹60,000. {NO_PAN}"
+    )
+    (mail,) = [m for m in _mails(user) if "Payout" in m.subject]
+    assert NO_PAN in " ".join(mail.text.split())
+
+
+def test_a_pan_entered_before_the_payout_is_paid_is_said_so(world, x):
+    """The payout deducted 20% (no PAN when it was made); by the time it is paid the PAN is
+    on file: later payouts deduct 10% (as the earnings page says of it)."""
+    notice, _user, _payout = _paid_without_a_pan(world, x, enter_pan_before_it_is_paid=True)
+    assert notice.body.endswith(
+        "No PAN was on file when this payout was made: TDS at 20% (section 206AA). Your PAN "
+        "is on file now: later payouts deduct 10%."
+    )
+
+
+def test_the_206aa_reason_in_hindi(world, x):
+    notice, user, _payout = _paid_without_a_pan(world, x, language="hi")
+    assert notice.body.endswith(
+        "आपका PAN रिकॉर्ड में नहीं है: TDS 20% की दर से (धारा 206AA)। आगे के भुगतानों से "
+        "10% कटवाने के लिए अपना PAN जोड़ें।"
+    )
+    assert "No PAN" not in notice.body
+    (mail,) = [m for m in _mails(user) if "206AA" in m.text]
+    assert "अपना PAN जोड़ें" in mail.text
+
+
+def test_a_catch_up_at_section_206aas_rate_says_both_as_the_earnings_page(mid_year, world, x):
+    """The payout that crosses the threshold without a PAN deducts 20% of the year's
+    untaxed gross (₹12,000 of a ₹30,000 payout): "section 206AA" alone would not say why
+    it is 40% of this one. The notice says the earnings page's note of it, whole."""
+    provider, user = world.ready_provider("WEEKLY", commission_bps=0)
+    world.earn(provider, user, 3_000_000)
+    runs.run_cycle("WEEKLY", date(2026, 11, 1))
+    world.earn(provider, user, 3_000_000)
+    runs.run_cycle("WEEKLY", date(2026, 11, 8))
+    x.settle()
+    _first, crossing = payouts_of(provider.id)
+    assert (crossing.gross, crossing.tds, crossing.tds_higher_section) == (
+        3_000_000,
+        1_200_000,
+        "206AA",
+    )
+    notice = _told(user.id)[-1]
+    assert notice.body.endswith(
+        "TDS of ₹12,000 (section 194J) was withheld from ₹30,000. TDS catch-up: this payout "
+        "took your gross payouts for FY 2026-27 over the ₹50,000 threshold, so 20% of the "
+        "year's untaxed gross so far (this payout included, or a shortfall carried from it) "
+        f"is deducted here (section 194J). {NO_PAN}"
+    )

@@ -193,7 +193,7 @@ def test_each_cancel_link_names_its_appointment_in_english_and_hindi(app, make_u
     (a doctor's week): the 14 days' links named the time and patient but not the day, so
     the same patient at 09:00 on two days had two identical names; the date is named too.
     No app context is held while pages render (Flask-Babel keeps the locale on it)."""
-    from portal.web.filters import _HINDI_NAMES
+    from portal.i18n import _HINDI_NAMES
     from tests.payouts.conftest import World
     from tests.plugin import PASSWORD
 
@@ -242,7 +242,7 @@ def test_start_and_complete_name_their_appointment_in_english_and_hindi(
     STARTED from an earlier day is on Today with today's). At mid-day (``mid_year``):
     after 23:30 IST "in 30 minutes" is tomorrow, not on Today."""
     from portal.domain.states import BookingStatus
-    from portal.web.filters import _HINDI_NAMES
+    from portal.i18n import _HINDI_NAMES
     from tests.payouts.conftest import World
     from tests.plugin import PASSWORD
 

@@ -342,3 +342,84 @@ def test_a_provider_without_a_profile_gets_no_file(client, login, make_user):
     file = client.get("/provider/earnings/tds.csv")
     assert file.status_code == 404 and "text/html" in file.content_type
     assert client.get("/provider/earnings/tds").status_code == 200
+
+
+# --- section 206AA: amounts deducted at the higher rate for want of a PAN ------------------
+
+NO_PAN_MARK = "₹14,000.00 of it at 20% (section 206AA: no PAN on file)"
+
+
+@pytest.fixture
+def no_pan_year(app, world, x):
+    """Meera, no PAN on file, in Q3 of 2026-27: ₹30,000 (under the threshold), ₹30,000
+    (crossing: 20% of ₹60,000) and ₹10,000 (20%) under section 206AA; then she enters her
+    PAN and ₹10,000 more deducts 10%. Q3's TDS, ₹15,000, is ₹14,000 at 20% and ₹1,000 at
+    10%; the admin's report has a row for each rate, the 206AA one marked."""
+    from portal.accounts.models import User
+    from portal.catalog.pan import enter_own_pan
+
+    meera, meera_user = world.ready_provider("WEEKLY", commission_bps=0, name="Dr Meera")
+    with _at(date(2026, 11, 20)):
+        for day, amount in ((1, 3_000_000), (8, 3_000_000), (15, 1_000_000)):
+            world.earn(meera, meera_user, amount)
+            runs.run_cycle("WEEKLY", date(2026, 11, day))
+        x.settle()
+        enter_own_pan(db.session.get(User, meera_user.id), PAN, PAN)
+        db.session.commit()
+    with _at(date(2026, 11, 29)):
+        world.earn(meera, meera_user, 1_000_000)
+        runs.run_cycle("WEEKLY", date(2026, 11, 29))
+        x.settle()
+    assert [(p.tds, p.tds_higher_section) for p in payouts_of(meera.id)] == [
+        (0, None),
+        (1_200_000, "206AA"),
+        (200_000, "206AA"),
+        (100_000, None),
+    ]
+    return meera, meera_user
+
+
+def test_amounts_deducted_at_section_206aas_rate_are_marked_as_the_admins_report_marks_them(
+    no_pan_year, client, login
+):
+    """Review finding: the admin's TDS report marks a row at section 206AA's rate
+    ("206AA"), the provider's own page summed it into the quarter with no word. The
+    quarter now says how much of its TDS was at that rate: the report's marked rows."""
+    meera, meera_user = no_pan_year
+    marked = [r for r in tds.report(tds.parse({"fy": FY}))["rows"] if r.provider == "Dr Meera"]
+    assert [(r.quarter, r.rate_bps, r.higher_section, r.tds) for r in marked] == [
+        ("Q3", 1_000, None, 100_000),
+        ("Q3", 2_000, "206AA", 1_400_000),
+    ]
+    with _at(date(2026, 11, 30)):
+        login(meera_user)
+        html = client.get(f"/provider/earnings/tds?fy={FY}").get_data(as_text=True)
+    page = _page_rows(html)
+    assert page["Q3"] == (8_000_000, 1_500_000, 4)  # the quarter's figures unchanged
+    q3 = html.split('<tr id="tds-q3"')[1].split("</tr>")[0]
+    assert 'class="tds-206aa"' in q3.split(">", 1)[0]
+    assert NO_PAN_MARK in re.sub(r"<[^>]+>", "", q3)
+    for quarter in ("q1", "q2", "q4", "total"):
+        row = html.split(f'<tr id="tds-{quarter}"')[1].split("</tr>")[0]
+        assert "206AA" not in row and "tds-206aa" not in row.split(">", 1)[0]
+
+
+def test_a_quarter_at_the_rules_rate_only_is_not_marked(year, client, login):
+    _asha, asha_user, _ravi, _ravi_user = year
+    with time_machine.travel(AFTER):
+        login(asha_user)
+        html = client.get(f"/provider/earnings/tds?fy={FY}").get_data(as_text=True)
+    assert "206AA" not in html and "tds-206aa" not in html
+
+
+def test_the_206aa_mark_in_hindi(no_pan_year, app, client, login):
+    _meera, meera_user = no_pan_year
+    with _at(date(2026, 11, 30)):
+        login(meera_user)
+        client.post("/language", data={"language": "hi", "next": "/"})
+        refresh()
+        html = client.get(f"/provider/earnings/tds?fy={FY}").get_data(as_text=True)
+    q3 = html.split('<tr id="tds-q3"')[1].split("</tr>")[0]
+    assert "206AA" in q3 and "₹14,000.00" in q3 and "20%" in q3
+    data = {"Dr Meera", "ABCPA••••F", "194J", FY, meera_user.email}
+    assert untranslated(html, data=data) == []
