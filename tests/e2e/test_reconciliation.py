@@ -125,7 +125,9 @@ def test_console_filter_open_a_discrepancy_sync_it_and_see_it_matched(
         quoted_cancel(me, item.master_id, [item.id])
         [refund] = refunds_lookup.refunds_for_visit(item.master_id)
         refund_id, rfnd = refund.id, refund.razorpay_refund_id
-        sandbox.advance(10)  # processed at the gateway; its webhook is dropped
+        # Processed at the gateway (its webhook dropped) after the sandbox's refund delay,
+        # no more: the run below waits for our clock to pass the sandbox's.
+        sandbox.advance(sandbox.store.delays["refund"])
         sandbox.deliver_pending()
         ahead = max(0.0, sandbox.store.now_f() - time.time())
         time.sleep(min(ahead, 30.0) + 1.1)
