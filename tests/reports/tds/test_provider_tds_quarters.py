@@ -26,6 +26,8 @@ QUARTERS = ("Q1", "Q2", "Q3", "Q4")
 # Read in the next year: the March payout has come back, the current year is 2027-28.
 AFTER = datetime(2027, 4, 20, 6, 0, tzinfo=UTC)
 PAN = "ABCPA1234F"
+# The provider's file's last columns: the part of a quarter's TDS at section 206AA's rate.
+HIGHER_RATE_HEADERS = ["Higher rate", "Higher rate (%)", "TDS at the higher rate"]
 
 
 def _at(day):
@@ -192,7 +194,7 @@ def test_another_providers_payouts_never_show_whatever_is_sent(
         assert file.status_code == 200 and file.mimetype == "text/csv"
         rows = csv_rows(file.get_data(as_text=True))
         assert "Provider: Dr Ravi" in rows[1][0] and "Asha" not in file.get_data(as_text=True)
-        assert rows[6][5:] == ["30000.00", "0.00", "1"]
+        assert rows[6][5:8] == ["30000.00", "0.00", "1"]
 
 
 def test_the_csv_has_the_pages_rows_and_total(year, app, client, login):
@@ -205,15 +207,21 @@ def test_the_csv_has_the_pages_rows_and_total(year, app, client, login):
     rows = csv_rows(answer.get_data(as_text=True))
     assert rows[0] == ["Report: TDS by quarter"]
     assert rows[1] == ["Filters: Financial year: 2026-27; Provider: Dr Asha"]
+    # The section 206AA columns come last (below): a spreadsheet built on the file before
+    # they were added reads the same columns where it did.
     assert rows[5:] == [
         ["Financial year", "Quarter", "Months", "PAN", "Section", "Gross of payouts made",
-         "TDS deducted", "Payouts covered"],
-        ["2026-27", "Q1", "Apr–Jun 2026", "ABCPA••••F", "194J", "70000.00", "7000.00", "2"],
-        ["2026-27", "Q2", "Jul–Sep 2026", "ABCPA••••F", "194J", "-10000.00", "-1000.00", "-1"],
-        ["2026-27", "Q3", "Oct–Dec 2026", "ABCPA••••F", "194J", "0.00", "0.00", "0"],
-        ["2026-27", "Q4", "Jan–Mar 2027", "ABCPA••••F", "194J", "30000.00", "3000.00", "1"],
+         "TDS deducted", "Payouts covered", *HIGHER_RATE_HEADERS],
+        ["2026-27", "Q1", "Apr–Jun 2026", "ABCPA••••F", "194J", "70000.00", "7000.00", "2",
+         "", "", "0.00"],
+        ["2026-27", "Q2", "Jul–Sep 2026", "ABCPA••••F", "194J", "-10000.00", "-1000.00", "-1",
+         "", "", "0.00"],
+        ["2026-27", "Q3", "Oct–Dec 2026", "ABCPA••••F", "194J", "0.00", "0.00", "0",
+         "", "", "0.00"],
+        ["2026-27", "Q4", "Jan–Mar 2027", "ABCPA••••F", "194J", "30000.00", "3000.00", "1",
+         "", "", "0.00"],
         [],
-        ["2026-27", "Total", "", "", "", "90000.00", "9000.00", "2"],
+        ["2026-27", "Total", "", "", "", "90000.00", "9000.00", "2", "", "", "0.00"],
     ]  # fmt: skip
     # The admin's TDS export: every provider, the PAN as on file, the rate applied.
     login(_admin(app))
@@ -423,3 +431,66 @@ def test_the_206aa_mark_in_hindi(no_pan_year, app, client, login):
     assert "206AA" in q3 and "₹14,000.00" in q3 and "20%" in q3
     data = {"Dr Meera", "ABCPA••••F", "194J", FY, meera_user.email}
     assert untranslated(html, data=data) == []
+
+
+def test_the_csv_says_which_part_of_a_quarters_tds_was_at_section_206aas_rate(
+    no_pan_year, app, client, login
+):
+    """Review finding: the admin's file says "206AA" in its "Higher rate" column, the
+    provider's own file summed that row into the quarter with no word. Their file now
+    ends with the admin file's "Higher rate" column, that rate and the TDS deducted at
+    it; the Total row, the year's."""
+    _meera, meera_user = no_pan_year
+    with _at(date(2026, 11, 30)):
+        login(meera_user)
+        rows = csv_rows(client.get(f"/provider/earnings/tds.csv?fy={FY}").get_data(as_text=True))
+        login(_admin(app))
+        admin = client.get(f"/admin/reports/tds?fy={FY}&format=csv").get_data(as_text=True)
+    assert rows[5][8:] == HIGHER_RATE_HEADERS
+    assert rows[5][:8] == [
+        "Financial year", "Quarter", "Months", "PAN", "Section", "Gross of payouts made",
+        "TDS deducted", "Payouts covered",
+    ]  # fmt: skip
+    assert [row[1:2] + row[6:7] + row[8:] for row in rows[6:]] == [
+        ["Q1", "0.00", "", "", "0.00"],
+        ["Q2", "0.00", "", "", "0.00"],
+        ["Q3", "15000.00", "206AA", "20", "14000.00"],  # of ₹15,000: ₹1,000 at 10%
+        ["Q4", "0.00", "", "", "0.00"],
+        [],
+        ["Total", "15000.00", "206AA", "20", "14000.00"],
+    ]
+    # The same words as the admin's file: its column, and its marked row's cells.
+    admin_rows = csv_rows(admin)
+    column = admin_rows[5].index("Higher rate")
+    marked = [r for r in admin_rows[6:] if r and r[2] == "Dr Meera" and r[column]]
+    assert [(r[1], r[5], r[column], r[8]) for r in marked] == [("Q3", "20", "206AA", "14000.00")]
+
+
+def test_the_years_part_at_a_higher_rate_nets_out_as_a_quarters_does():
+    """The total's part at a higher rate is the quarters' added up per rate: a 206AA
+    payout made in Q3 and reversed in Q4 marks both quarters (₹12,000, −₹12,000) and
+    leaves nothing at that rate in the year, so the total is not marked, as a quarter
+    whose marked row nets to nothing is not (``for_provider``)."""
+
+    def quarter(name, *higher):
+        tax = sum(h.tds for h in higher)
+        return tds.ProviderQuarter(name, "", "194J", gross=0, tds=tax, payouts=0, higher=higher)
+
+    made = tds.HigherRate("206AA", 2_000, 1_200_000)
+    back = tds.HigherRate("206AA", 2_000, -1_200_000)
+    more = tds.HigherRate("206AA", 2_000, 200_000)
+    other_rate = tds.HigherRate("206AA", 2_500, 50_000)  # the rule changed within the year
+    total = tds.ProviderTotals()
+    for q in (quarter("Q3", made), quarter("Q4", back)):
+        total.add(q)
+    assert total.higher() == () and total.tds == 0
+    (row,) = total.rows()
+    assert row.quarter == "Total" and row.higher == ()
+    total = tds.ProviderTotals()
+    for q in (quarter("Q1"), quarter("Q2", made), quarter("Q3", other_rate, more)):
+        total.add(q)
+    assert total.higher() == (
+        tds.HigherRate("206AA", 2_000, 1_400_000),
+        tds.HigherRate("206AA", 2_500, 50_000),
+    )
+    assert total.rows()[0].higher == total.higher()
