@@ -10,8 +10,8 @@ next year (the rule: docs/payouts.md, "TDS").
 A doctor's or a lab's own "TDS by quarter" (their page and its CSV) is this report's query
 with the provider filter (``for_provider``): each of their quarters is the admin report's
 rows for them added up (one per rate applied), the part of it in a row the report marks
-(section 206AA's rate) kept apart for their page and file to mark too (their file's
-Total row, the year's: ``ProviderTotals``), and a quarter without one is a nil row."""
+(section 206AA's rate) kept apart for their page and file to mark too (and added up for
+the year under their Total, ``ProviderTotals``), and a quarter without one is a nil row."""
 
 from dataclasses import dataclass
 from types import SimpleNamespace
@@ -231,7 +231,7 @@ class ProviderQuarter:
 
 
 class ProviderTotals(Totals):
-    """A provider's year, their file's Total row: :class:`Totals`, and
+    """A provider's year, their page's Total row and their file's: :class:`Totals`, and
     the quarters' ``higher`` parts added up per rate (the year's TDS at section 206AA's
     rate). A rate whose part nets to nothing over the year (a 206AA payout made in Q3,
     reversed in Q4) is left out, as a quarter leaves out a row that nets to nothing."""
@@ -286,11 +286,18 @@ def for_provider(provider, fy):
 
 
 def provider_report(provider, fy):
-    """The provider's page: the four quarters and their total."""
-    quarters, total = for_provider(provider, fy), Totals()
+    """The provider's page: the four quarters and their total, with the year's part at a
+    higher rate (``higher``: the Total row marked as a quarter is)."""
+    quarters, total = for_provider(provider, fy), ProviderTotals()
     for quarter in quarters:
         total.add(quarter)
-    return {"quarters": quarters, "gross": total.gross, "tds": total.tds, "payouts": total.payouts}
+    return {
+        "quarters": quarters,
+        "gross": total.gross,
+        "tds": total.tds,
+        "payouts": total.payouts,
+        "higher": total.higher(),
+    }
 
 
 def provider_years(provider_id, current):

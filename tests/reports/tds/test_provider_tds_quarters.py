@@ -407,9 +407,14 @@ def test_amounts_deducted_at_section_206aas_rate_are_marked_as_the_admins_report
     q3 = html.split('<tr id="tds-q3"')[1].split("</tr>")[0]
     assert 'class="tds-206aa"' in q3.split(">", 1)[0]
     assert NO_PAN_MARK in re.sub(r"<[^>]+>", "", q3)
-    for quarter in ("q1", "q2", "q4", "total"):
+    for quarter in ("q1", "q2", "q4"):
         row = html.split(f'<tr id="tds-{quarter}"')[1].split("</tr>")[0]
         assert "206AA" not in row and "tds-206aa" not in row.split(">", 1)[0]
+    # The year's total says its part at that rate too (here all of it in Q3).
+    total = html.split('<tr id="tds-total"')[1].split("</tr>")[0]
+    assert "tds-206aa" in total.split(">", 1)[0]
+    assert NO_PAN_MARK in re.sub(r"<[^>]+>", "", total)
+    assert _page_rows(html)["Total"] == (8_000_000, 1_500_000, 4)
 
 
 def test_a_quarter_at_the_rules_rate_only_is_not_marked(year, client, login):
@@ -427,8 +432,9 @@ def test_the_206aa_mark_in_hindi(no_pan_year, app, client, login):
         client.post("/language", data={"language": "hi", "next": "/"})
         refresh()
         html = client.get(f"/provider/earnings/tds?fy={FY}").get_data(as_text=True)
-    q3 = html.split('<tr id="tds-q3"')[1].split("</tr>")[0]
-    assert "206AA" in q3 and "₹14,000.00" in q3 and "20%" in q3
+    for row in ("q3", "total"):  # the quarter and the year's total alike
+        cells = html.split(f'<tr id="tds-{row}"')[1].split("</tr>")[0]
+        assert "206AA" in cells and "₹14,000.00" in cells and "20%" in cells, row
     data = {"Dr Meera", "ABCPA••••F", "194J", FY, meera_user.email}
     assert untranslated(html, data=data) == []
 
@@ -464,6 +470,45 @@ def test_the_csv_says_which_part_of_a_quarters_tds_was_at_section_206aas_rate(
     column = admin_rows[5].index("Higher rate")
     marked = [r for r in admin_rows[6:] if r and r[2] == "Dr Meera" and r[column]]
     assert [(r[1], r[5], r[column], r[8]) for r in marked] == [("Q3", "20", "206AA", "14000.00")]
+
+
+@pytest.fixture
+def no_pan_two_quarters(app, world, x):
+    """Kiran, no PAN on file: ₹60,000 in Q2 of 2026-27 crosses the threshold at section
+    206AA's 20% (₹12,000), ₹10,000 in Q3 deducts ₹2,000 at it."""
+    kiran, kiran_user = world.ready_provider("WEEKLY", commission_bps=0, name="Dr Kiran")
+    for day, amount in ((date(2026, 8, 10), 6_000_000), (date(2026, 11, 9), 1_000_000)):
+        with _at(day):
+            world.earn(kiran, kiran_user, amount)
+            runs.run_cycle("WEEKLY", day)
+            x.settle()
+    assert [(p.tds, p.tds_higher_section) for p in payouts_of(kiran.id)] == [
+        (1_200_000, "206AA"),
+        (200_000, "206AA"),
+    ]
+    return kiran, kiran_user
+
+
+def test_the_total_says_the_years_tds_at_section_206aas_rate(no_pan_two_quarters, client, login):
+    """Review finding: the Total row was not marked while a quarter in it was. It says
+    the year's TDS at that rate, the sum of the quarters' marked parts."""
+    _kiran, kiran_user = no_pan_two_quarters
+    with _at(date(2026, 11, 30)):
+        login(kiran_user)
+        html = client.get(f"/provider/earnings/tds?fy={FY}").get_data(as_text=True)
+    marks = {}
+    for row in ("q1", "q2", "q3", "q4", "total"):
+        cells = html.split(f'<tr id="tds-{row}"')[1].split("</tr>")[0]
+        marked = "tds-206aa" in cells.split(">", 1)[0]
+        marks[row] = (marked, re.findall(r"₹[\d,.]+ of it at 20%", re.sub(r"<[^>]+>", "", cells)))
+    assert marks == {
+        "q1": (False, []),
+        "q2": (True, ["₹12,000.00 of it at 20%"]),
+        "q3": (True, ["₹2,000.00 of it at 20%"]),
+        "q4": (False, []),
+        "total": (True, ["₹14,000.00 of it at 20%"]),
+    }
+    assert _page_rows(html)["Total"] == (7_000_000, 1_400_000, 2)
 
 
 def test_the_years_part_at_a_higher_rate_nets_out_as_a_quarters_does():
