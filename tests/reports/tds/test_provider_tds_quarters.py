@@ -7,6 +7,7 @@ quarter is a ₹0.00 row, another provider's payouts never show, whatever is sen
 
 import re
 from datetime import UTC, date, datetime
+from html.parser import HTMLParser
 
 import pytest
 import sqlalchemy as sa
@@ -539,3 +540,50 @@ def test_the_years_part_at_a_higher_rate_nets_out_as_a_quarters_does():
         tds.HigherRate("206AA", 2_500, 50_000),
     )
     assert total.rows()[0].higher == total.higher()
+
+
+class _CellParts(HTMLParser):
+    """{(row id, cell label): the parts directly in the cell}, elements and text, as the
+    phone test counts a cell's child nodes (tests/e2e/test_mobile.py)."""
+
+    VOID = {"br", "img", "input", "wbr"}
+
+    def __init__(self):
+        super().__init__()
+        self.row, self.cell, self.depth, self.parts = None, None, 0, {}
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "tr":
+            self.row = dict(attrs).get("id")
+        elif tag == "td":
+            self.cell, self.depth = (self.row, dict(attrs).get("data-label")), 0
+            self.parts[self.cell] = 0
+        elif self.cell is not None:
+            self.parts[self.cell] += self.depth == 0
+            self.depth += tag not in self.VOID
+
+    def handle_endtag(self, tag):
+        if tag == "td":
+            self.cell = None
+        elif self.cell is not None and tag not in self.VOID:
+            self.depth -= 1
+
+    def handle_data(self, data):
+        if self.cell is not None and self.depth == 0 and data.strip():
+            self.parts[self.cell] += 1
+
+
+def test_an_amount_and_its_206aa_line_are_one_block_in_the_cell(no_pan_two_quarters, client, login):
+    """On a phone a card's cell is a flex row: the TDS and the line under it as two flex
+    items sat apart across the card (docs/mobile.md: a cell of two parts is one span)."""
+    _kiran, kiran_user = no_pan_two_quarters
+    with _at(date(2026, 11, 30)):
+        login(kiran_user)
+        html = client.get(f"/provider/earnings/tds?fy={FY}").get_data(as_text=True)
+    table = _CellParts()
+    table.feed(html.split('<section class="card" id="tds-quarters">')[1].split("</table>")[0])
+    assert ("tds-total", "TDS deducted") in table.parts and (
+        "tds-q2",
+        "TDS deducted",
+    ) in table.parts
+    assert {cell: n for cell, n in table.parts.items() if n > 1} == {}
