@@ -10,8 +10,8 @@ next year (the rule: docs/payouts.md, "TDS").
 A doctor's or a lab's own "TDS by quarter" (their page and its CSV) is this report's query
 with the provider filter (``for_provider``): each of their quarters is the admin report's
 rows for them added up (one per rate applied), the part of it in a row the report marks
-(section 206AA's rate) kept apart for their page to mark too, and a quarter without one is
-a nil row."""
+(section 206AA's rate) kept apart for their page and file to mark too (and added up for
+the year under their Total, ``ProviderTotals``), and a quarter without one is a nil row."""
 
 from dataclasses import dataclass
 from types import SimpleNamespace
@@ -161,6 +161,13 @@ class Totals:
         ]
 
 
+def higher_rate_column(sections):
+    """The files' "Higher rate" column, the admin's and a provider's, written once: why a
+    row's TDS was deducted above the rule's rate, the sections ``sections(row)`` gives
+    ("206AA": no PAN on file when its payouts were made), empty at the rule's own rate."""
+    return text("Higher rate", lambda r: "; ".join(dict.fromkeys(s for s in sections(r) if s)))
+
+
 def report(f):
     data, total = [], Totals()
     for row in rows(f):
@@ -182,7 +189,7 @@ def export(params):
             text("PAN", lambda r: r.pan or ("" if r.quarter == "Total" else "not on file")),
             text("Section", lambda r: r.section),
             text("Rate (%)", lambda r: "" if r.rate_bps is None else percent_text(r.rate_bps)),
-            text("Higher rate", lambda r: r.higher_section or ""),
+            higher_rate_column(lambda r: (r.higher_section,)),
             money("Gross paid", lambda r: r.gross),
             money("TDS deducted", lambda r: r.tds),
             number("Payouts covered", lambda r: r.payouts),
@@ -223,6 +230,31 @@ class ProviderQuarter:
     higher: tuple[HigherRate, ...] = ()
 
 
+class ProviderTotals(Totals):
+    """A provider's year, their page's Total row and their file's: :class:`Totals`, and
+    the quarters' ``higher`` parts added up per rate (the year's TDS at section 206AA's
+    rate). A rate whose part nets to nothing over the year (a 206AA payout made in Q3,
+    reversed in Q4) is left out, as a quarter leaves out a row that nets to nothing."""
+
+    def __init__(self):
+        super().__init__()
+        self._higher: dict[tuple[str, int], int] = {}
+
+    def add(self, row):
+        super().add(row)
+        for part in row.higher:
+            key = (part.section, part.rate_bps)
+            self._higher[key] = self._higher.get(key, 0) + part.tds
+
+    def higher(self):
+        return tuple(HigherRate(*key, tds) for key, tds in sorted(self._higher.items()) if tds)
+
+    def rows(self):
+        (row,) = super().rows()
+        row.higher = self.higher()
+        return [row]
+
+
 def for_provider(provider, fy):
     """``provider``'s Q1–Q4 of ``fy``: the report's own rows with the provider filter (the
     dating rule is the report's, nowhere else), and a nil row, in the report's section for
@@ -254,11 +286,18 @@ def for_provider(provider, fy):
 
 
 def provider_report(provider, fy):
-    """The provider's page: the four quarters and their total."""
-    quarters, total = for_provider(provider, fy), Totals()
+    """The provider's page: the four quarters and their total, with the year's part at a
+    higher rate (``higher``: the Total row marked as a quarter is)."""
+    quarters, total = for_provider(provider, fy), ProviderTotals()
     for quarter in quarters:
         total.add(quarter)
-    return {"quarters": quarters, "gross": total.gross, "tds": total.tds, "payouts": total.payouts}
+    return {
+        "quarters": quarters,
+        "gross": total.gross,
+        "tds": total.tds,
+        "payouts": total.payouts,
+        "higher": total.higher(),
+    }
 
 
 def provider_years(provider_id, current):
@@ -288,7 +327,10 @@ def provider_export(params):
     """One provider's TDS by quarter, their page's CSV: ``fy`` and ``provider_id``. Their
     page always sends the signed-in provider's own id, never one from the request; the
     admin's TDS export is ``tds``. The file is in English, as the tax forms are; the PAN
-    masked, as on the page."""
+    masked, as on the page. Its last columns are the part of a quarter's TDS at a higher
+    rate (the admin file's "Higher rate", that rate, the TDS at it; the Total row's, the
+    year's): added after the others, so a spreadsheet built on the file before reads the
+    columns it read where they were."""
     f = parse({"fy": params.get("fy"), "provider_id": params.get("provider_id")})
     provider, fy = f["provider"], f["fy"]
     if provider is None:
@@ -306,8 +348,13 @@ def provider_export(params):
             money("Gross of payouts made", lambda r: r.gross),  # the page's heading
             money("TDS deducted", lambda r: r.tds),
             number("Payouts covered", lambda r: r.payouts),
+            higher_rate_column(lambda r: (part.section for part in r.higher)),
+            text(
+                "Higher rate (%)", lambda r: "; ".join(percent_text(h.rate_bps) for h in r.higher)
+            ),
+            money("TDS at the higher rate", lambda r: sum(part.tds for part in r.higher)),
         ],
         rows=lambda: for_provider(provider, fy),
         filters=[("Financial year", fy), ("Provider", provider.display_name)],
-        totals=Totals,
+        totals=ProviderTotals,
     )

@@ -7,6 +7,7 @@ quarter is a ₹0.00 row, another provider's payouts never show, whatever is sen
 
 import re
 from datetime import UTC, date, datetime
+from html.parser import HTMLParser
 
 import pytest
 import sqlalchemy as sa
@@ -26,6 +27,8 @@ QUARTERS = ("Q1", "Q2", "Q3", "Q4")
 # Read in the next year: the March payout has come back, the current year is 2027-28.
 AFTER = datetime(2027, 4, 20, 6, 0, tzinfo=UTC)
 PAN = "ABCPA1234F"
+# The provider's file's last columns: the part of a quarter's TDS at section 206AA's rate.
+HIGHER_RATE_HEADERS = ["Higher rate", "Higher rate (%)", "TDS at the higher rate"]
 
 
 def _at(day):
@@ -192,7 +195,7 @@ def test_another_providers_payouts_never_show_whatever_is_sent(
         assert file.status_code == 200 and file.mimetype == "text/csv"
         rows = csv_rows(file.get_data(as_text=True))
         assert "Provider: Dr Ravi" in rows[1][0] and "Asha" not in file.get_data(as_text=True)
-        assert rows[6][5:] == ["30000.00", "0.00", "1"]
+        assert rows[6][5:8] == ["30000.00", "0.00", "1"]
 
 
 def test_the_csv_has_the_pages_rows_and_total(year, app, client, login):
@@ -205,15 +208,21 @@ def test_the_csv_has_the_pages_rows_and_total(year, app, client, login):
     rows = csv_rows(answer.get_data(as_text=True))
     assert rows[0] == ["Report: TDS by quarter"]
     assert rows[1] == ["Filters: Financial year: 2026-27; Provider: Dr Asha"]
+    # The section 206AA columns come last (below): a spreadsheet built on the file before
+    # they were added reads the same columns where it did.
     assert rows[5:] == [
         ["Financial year", "Quarter", "Months", "PAN", "Section", "Gross of payouts made",
-         "TDS deducted", "Payouts covered"],
-        ["2026-27", "Q1", "Apr–Jun 2026", "ABCPA••••F", "194J", "70000.00", "7000.00", "2"],
-        ["2026-27", "Q2", "Jul–Sep 2026", "ABCPA••••F", "194J", "-10000.00", "-1000.00", "-1"],
-        ["2026-27", "Q3", "Oct–Dec 2026", "ABCPA••••F", "194J", "0.00", "0.00", "0"],
-        ["2026-27", "Q4", "Jan–Mar 2027", "ABCPA••••F", "194J", "30000.00", "3000.00", "1"],
+         "TDS deducted", "Payouts covered", *HIGHER_RATE_HEADERS],
+        ["2026-27", "Q1", "Apr–Jun 2026", "ABCPA••••F", "194J", "70000.00", "7000.00", "2",
+         "", "", "0.00"],
+        ["2026-27", "Q2", "Jul–Sep 2026", "ABCPA••••F", "194J", "-10000.00", "-1000.00", "-1",
+         "", "", "0.00"],
+        ["2026-27", "Q3", "Oct–Dec 2026", "ABCPA••••F", "194J", "0.00", "0.00", "0",
+         "", "", "0.00"],
+        ["2026-27", "Q4", "Jan–Mar 2027", "ABCPA••••F", "194J", "30000.00", "3000.00", "1",
+         "", "", "0.00"],
         [],
-        ["2026-27", "Total", "", "", "", "90000.00", "9000.00", "2"],
+        ["2026-27", "Total", "", "", "", "90000.00", "9000.00", "2", "", "", "0.00"],
     ]  # fmt: skip
     # The admin's TDS export: every provider, the PAN as on file, the rate applied.
     login(_admin(app))
@@ -399,9 +408,14 @@ def test_amounts_deducted_at_section_206aas_rate_are_marked_as_the_admins_report
     q3 = html.split('<tr id="tds-q3"')[1].split("</tr>")[0]
     assert 'class="tds-206aa"' in q3.split(">", 1)[0]
     assert NO_PAN_MARK in re.sub(r"<[^>]+>", "", q3)
-    for quarter in ("q1", "q2", "q4", "total"):
+    for quarter in ("q1", "q2", "q4"):
         row = html.split(f'<tr id="tds-{quarter}"')[1].split("</tr>")[0]
         assert "206AA" not in row and "tds-206aa" not in row.split(">", 1)[0]
+    # The year's total says its part at that rate too (here all of it in Q3).
+    total = html.split('<tr id="tds-total"')[1].split("</tr>")[0]
+    assert "tds-206aa" in total.split(">", 1)[0]
+    assert NO_PAN_MARK in re.sub(r"<[^>]+>", "", total)
+    assert _page_rows(html)["Total"] == (8_000_000, 1_500_000, 4)
 
 
 def test_a_quarter_at_the_rules_rate_only_is_not_marked(year, client, login):
@@ -419,7 +433,157 @@ def test_the_206aa_mark_in_hindi(no_pan_year, app, client, login):
         client.post("/language", data={"language": "hi", "next": "/"})
         refresh()
         html = client.get(f"/provider/earnings/tds?fy={FY}").get_data(as_text=True)
-    q3 = html.split('<tr id="tds-q3"')[1].split("</tr>")[0]
-    assert "206AA" in q3 and "₹14,000.00" in q3 and "20%" in q3
+    for row in ("q3", "total"):  # the quarter and the year's total alike
+        cells = html.split(f'<tr id="tds-{row}"')[1].split("</tr>")[0]
+        assert "206AA" in cells and "₹14,000.00" in cells and "20%" in cells, row
     data = {"Dr Meera", "ABCPA••••F", "194J", FY, meera_user.email}
     assert untranslated(html, data=data) == []
+
+
+def test_the_csv_says_which_part_of_a_quarters_tds_was_at_section_206aas_rate(
+    no_pan_year, app, client, login
+):
+    """Review finding: the admin's file says "206AA" in its "Higher rate" column, the
+    provider's own file summed that row into the quarter with no word. Their file now
+    ends with the admin file's "Higher rate" column, that rate and the TDS deducted at
+    it; the Total row, the year's."""
+    _meera, meera_user = no_pan_year
+    with _at(date(2026, 11, 30)):
+        login(meera_user)
+        rows = csv_rows(client.get(f"/provider/earnings/tds.csv?fy={FY}").get_data(as_text=True))
+        login(_admin(app))
+        admin = client.get(f"/admin/reports/tds?fy={FY}&format=csv").get_data(as_text=True)
+    assert rows[5][8:] == HIGHER_RATE_HEADERS
+    assert rows[5][:8] == [
+        "Financial year", "Quarter", "Months", "PAN", "Section", "Gross of payouts made",
+        "TDS deducted", "Payouts covered",
+    ]  # fmt: skip
+    assert [row[1:2] + row[6:7] + row[8:] for row in rows[6:]] == [
+        ["Q1", "0.00", "", "", "0.00"],
+        ["Q2", "0.00", "", "", "0.00"],
+        ["Q3", "15000.00", "206AA", "20", "14000.00"],  # of ₹15,000: ₹1,000 at 10%
+        ["Q4", "0.00", "", "", "0.00"],
+        [],
+        ["Total", "15000.00", "206AA", "20", "14000.00"],
+    ]
+    # The same words as the admin's file: its column, and its marked row's cells.
+    admin_rows = csv_rows(admin)
+    column = admin_rows[5].index("Higher rate")
+    marked = [r for r in admin_rows[6:] if r and r[2] == "Dr Meera" and r[column]]
+    assert [(r[1], r[5], r[column], r[8]) for r in marked] == [("Q3", "20", "206AA", "14000.00")]
+
+
+@pytest.fixture
+def no_pan_two_quarters(app, world, x):
+    """Kiran, no PAN on file: ₹60,000 in Q2 of 2026-27 crosses the threshold at section
+    206AA's 20% (₹12,000), ₹10,000 in Q3 deducts ₹2,000 at it."""
+    kiran, kiran_user = world.ready_provider("WEEKLY", commission_bps=0, name="Dr Kiran")
+    for day, amount in ((date(2026, 8, 10), 6_000_000), (date(2026, 11, 9), 1_000_000)):
+        with _at(day):
+            world.earn(kiran, kiran_user, amount)
+            runs.run_cycle("WEEKLY", day)
+            x.settle()
+    assert [(p.tds, p.tds_higher_section) for p in payouts_of(kiran.id)] == [
+        (1_200_000, "206AA"),
+        (200_000, "206AA"),
+    ]
+    return kiran, kiran_user
+
+
+def test_the_total_says_the_years_tds_at_section_206aas_rate(no_pan_two_quarters, client, login):
+    """Review finding: the Total row was not marked while a quarter in it was. It says
+    the year's TDS at that rate, the sum of the quarters' marked parts."""
+    _kiran, kiran_user = no_pan_two_quarters
+    with _at(date(2026, 11, 30)):
+        login(kiran_user)
+        html = client.get(f"/provider/earnings/tds?fy={FY}").get_data(as_text=True)
+    marks = {}
+    for row in ("q1", "q2", "q3", "q4", "total"):
+        cells = html.split(f'<tr id="tds-{row}"')[1].split("</tr>")[0]
+        marked = "tds-206aa" in cells.split(">", 1)[0]
+        marks[row] = (marked, re.findall(r"₹[\d,.]+ of it at 20%", re.sub(r"<[^>]+>", "", cells)))
+    assert marks == {
+        "q1": (False, []),
+        "q2": (True, ["₹12,000.00 of it at 20%"]),
+        "q3": (True, ["₹2,000.00 of it at 20%"]),
+        "q4": (False, []),
+        "total": (True, ["₹14,000.00 of it at 20%"]),
+    }
+    assert _page_rows(html)["Total"] == (7_000_000, 1_400_000, 2)
+
+
+def test_the_years_part_at_a_higher_rate_nets_out_as_a_quarters_does():
+    """The total's part at a higher rate is the quarters' added up per rate: a 206AA
+    payout made in Q3 and reversed in Q4 marks both quarters (₹12,000, −₹12,000) and
+    leaves nothing at that rate in the year, so the total is not marked, as a quarter
+    whose marked row nets to nothing is not (``for_provider``)."""
+
+    def quarter(name, *higher):
+        tax = sum(h.tds for h in higher)
+        return tds.ProviderQuarter(name, "", "194J", gross=0, tds=tax, payouts=0, higher=higher)
+
+    made = tds.HigherRate("206AA", 2_000, 1_200_000)
+    back = tds.HigherRate("206AA", 2_000, -1_200_000)
+    more = tds.HigherRate("206AA", 2_000, 200_000)
+    other_rate = tds.HigherRate("206AA", 2_500, 50_000)  # the rule changed within the year
+    total = tds.ProviderTotals()
+    for q in (quarter("Q3", made), quarter("Q4", back)):
+        total.add(q)
+    assert total.higher() == () and total.tds == 0
+    (row,) = total.rows()
+    assert row.quarter == "Total" and row.higher == ()
+    total = tds.ProviderTotals()
+    for q in (quarter("Q1"), quarter("Q2", made), quarter("Q3", other_rate, more)):
+        total.add(q)
+    assert total.higher() == (
+        tds.HigherRate("206AA", 2_000, 1_400_000),
+        tds.HigherRate("206AA", 2_500, 50_000),
+    )
+    assert total.rows()[0].higher == total.higher()
+
+
+class _CellParts(HTMLParser):
+    """{(row id, cell label): the parts directly in the cell}, elements and text, as the
+    phone test counts a cell's child nodes (tests/e2e/test_mobile.py)."""
+
+    VOID = {"br", "img", "input", "wbr"}
+
+    def __init__(self):
+        super().__init__()
+        self.row, self.cell, self.depth, self.parts = None, None, 0, {}
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "tr":
+            self.row = dict(attrs).get("id")
+        elif tag == "td":
+            self.cell, self.depth = (self.row, dict(attrs).get("data-label")), 0
+            self.parts[self.cell] = 0
+        elif self.cell is not None:
+            self.parts[self.cell] += self.depth == 0
+            self.depth += tag not in self.VOID
+
+    def handle_endtag(self, tag):
+        if tag == "td":
+            self.cell = None
+        elif self.cell is not None and tag not in self.VOID:
+            self.depth -= 1
+
+    def handle_data(self, data):
+        if self.cell is not None and self.depth == 0 and data.strip():
+            self.parts[self.cell] += 1
+
+
+def test_an_amount_and_its_206aa_line_are_one_block_in_the_cell(no_pan_two_quarters, client, login):
+    """On a phone a card's cell is a flex row: the TDS and the line under it as two flex
+    items sat apart across the card (docs/mobile.md: a cell of two parts is one span)."""
+    _kiran, kiran_user = no_pan_two_quarters
+    with _at(date(2026, 11, 30)):
+        login(kiran_user)
+        html = client.get(f"/provider/earnings/tds?fy={FY}").get_data(as_text=True)
+    table = _CellParts()
+    table.feed(html.split('<section class="card" id="tds-quarters">')[1].split("</table>")[0])
+    assert ("tds-total", "TDS deducted") in table.parts and (
+        "tds-q2",
+        "TDS deducted",
+    ) in table.parts
+    assert {cell: n for cell, n in table.parts.items() if n > 1} == {}
