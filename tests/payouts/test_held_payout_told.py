@@ -207,11 +207,16 @@ def _statement_line(page, payout):
     raise AssertionError("no statement line for the payout")
 
 
-def test_the_tds_card_and_the_statement_say_a_held_payout_is_held(failed_once, client, login, x):
+def test_the_tds_card_and_the_statement_say_a_held_payout_is_held(
+    mid_year, failed_once, client, login, x
+):
     """Review finding: the TDS card's "(payouts still on their way included)" counted a
     payout the clinic holds too, and the statement's line for it said "₹1,000 to your
     bank" while it waits for the clinic. Both follow ``status.next_step``: the card names
-    what is on hold, the line says it is on hold; released and paid, both as before."""
+    what is on hold, the line says it is on hold; released and paid, both as before.
+
+    ``mid_year``: the card is this financial year's, the payout's (across 1 April 00:00
+    IST the card read the new year, nothing paid in it)."""
     provider, user, payout, admin = failed_once
     login(user)
     page = client.get("/provider/earnings").get_data(as_text=True)

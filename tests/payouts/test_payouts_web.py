@@ -699,10 +699,13 @@ def test_every_rupee_of_the_payable_traces_to_its_source(world, x, client, login
     assert payable(provider.id) == 19_000
 
 
-def test_a_catch_up_tds_is_explained_and_the_history_reads_in_rupees(world, x, client, make_user):
+def test_a_catch_up_tds_is_explained_and_the_history_reads_in_rupees(
+    mid_year, world, x, client, make_user
+):
     """Review finding: a payout deducting ₹5,627.50 TDS on ₹6,650 had no word that it is the
     year's catch-up once the threshold is crossed (POLICY.md, docs/payouts.md), and its
     history printed raw paise ("gross: 665000")."""
+    # mid_year: the two payouts in one financial year, whenever the suite runs.
     provider, user = world.ready_provider("INSTANT", commission_bps=0, pan=PAN)
     world.earn(provider, user, 45_000_00)
     x.settle()

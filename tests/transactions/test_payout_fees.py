@@ -21,6 +21,7 @@ from portal.transactions.queries import summary
 from tests.payouts.conftest import (  # noqa: F401
     _ledger_balances_after_each_test,
     account,
+    mid_year,
     payout_fees,
     payouts_of,
     world,
@@ -38,11 +39,13 @@ def _columns(row):
 
 
 def _today():
+    """The summary of the console's today: the tests reading it list ``mid_year`` first, so
+    what they did is on the day it reads (across IST midnight it was on the day before)."""
     today = ist_today()
     return summary(MovementFilter(start=today, end=today))
 
 
-def test_a_processed_payouts_fee_is_on_its_row_and_in_the_summary(world, x):
+def test_a_processed_payouts_fee_is_on_its_row_and_in_the_summary(mid_year, world, x):
     """Review finding: a processed ₹1,000 payout took ₹1,005.90 from the bank (RazorpayX's
     ₹5 fee and ₹0.90 GST on top), yet the summary netted −₹1,000 and its row showed no fee:
     the cash view overstated what the business kept by the fee of every payout."""
@@ -69,7 +72,7 @@ def test_a_processed_payouts_fee_is_on_its_row_and_in_the_summary(world, x):
     assert _columns(payout_row(payout.id)) == live
 
 
-def test_a_reversed_payouts_fee_comes_back_on_its_reversal(world, x):
+def test_a_reversed_payouts_fee_comes_back_on_its_reversal(mid_year, world, x):
     """RazorpayX gives the fee back with the amount on a reversal (``fees_returned``). The
     payout's row keeps the fee it was charged (it counts where it was processed: review
     finding, a later reversal rewrote a closed month); its reversal's row takes it back,

@@ -23,6 +23,7 @@ from portal.transactions.models import MoneyMovement
 from portal.transactions.queries import summary
 from tests.payouts.conftest import (  # noqa: F401
     _ledger_balances_after_each_test,
+    mid_year,
     payouts_of,
     world,
     x,
@@ -40,7 +41,11 @@ def _csv(client, query):
     return f.summary, f.records()
 
 
-def test_a_payouts_tds_is_on_its_row_the_console_and_the_csv(world, x, client, login, make_user):
+def test_a_payouts_tds_is_on_its_row_the_console_and_the_csv(
+    mid_year, world, x, client, login, make_user
+):
+    # mid_year: the payout is processed on the day "today" then reads (a run across IST
+    # midnight read the next day, correctly without it).
     provider, user = world.ready_provider("WEEKLY", commission_bps=0, pan=PAN)
     world.earn(provider, user, 6_000_005)  # over the year's threshold: 10 % of it, half-up
     runs.run_cycle("WEEKLY", date(2026, 11, 1))
@@ -173,12 +178,15 @@ def _detail_tds(client, row_id):
     return re.search(r"<td>TDS withheld</td><td class=\"num\">(.*?)</td>", ours, re.S).group(1)
 
 
-def test_a_payouts_tds_given_back_says_so(world, x, client, login, make_user):
+def test_a_payouts_tds_given_back_says_so(mid_year, world, x, client, login, make_user):
     """Re-read finding: a reversed payout (or one failed for good) still read "TDS withheld
     ₹6,000.01" on the console's list and detail, though that TDS was given back with the
     money (back on the payable, TDS un-deducted; the TDS report takes it back). Such a row
     now says "(given back)", and the CSV has a "TDS given back" column ("yes"); a payout
-    that failed and waits for its retry still has its TDS withheld, and says nothing."""
+    that failed and waits for its retry still has its TDS withheld, and says nothing.
+
+    ``mid_year``: both payouts are on the console's "today" (across IST midnight they
+    were on the day before)."""
     reversed_to, user = world.ready_provider(
         "WEEKLY", commission_bps=0, name="Dr Reversed", pan=PAN
     )

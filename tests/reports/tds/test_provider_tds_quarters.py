@@ -319,11 +319,14 @@ def _report_pans(html):
 
 
 def test_the_gross_column_names_payouts_made_and_counts_one_awaiting_a_retry(
-    world, x, client, login
+    mid_year, world, x, client, login
 ):
     """The column said "Gross paid" while it counts a payout that failed and waits for its
     retry (TDS is deducted when a payout is made: it counts until it fails for good):
-    the heading says what it counts and the note says a payout on its way counts."""
+    the heading says what it counts and the note says a payout on its way counts.
+
+    ``mid_year``: the page opens on this financial year, the payout's (across 1 April
+    00:00 IST it opened on the new year, nothing paid in it)."""
     from portal.db import utcnow
     from portal.domain.rates import financial_year
 
