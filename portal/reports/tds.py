@@ -22,7 +22,7 @@ from portal.catalog.models import Provider
 from portal.config import policy
 from portal.db import db, utcnow
 from portal.domain.ids import parse_id
-from portal.domain.rates import financial_year, percent_text
+from portal.domain.rates import financial_year, format_inr, percent_text
 from portal.domain.tax_ids import mask_pan
 from portal.domain.text import N_, Text
 from portal.exports import ExportError, ExportSpec, money, number, register, text
@@ -214,6 +214,22 @@ class HigherRate:
     section: str
     rate_bps: int
     tds: int
+
+    def said(self) -> Text:
+        """The part as the provider's page says it under the TDS it is part of."""
+        return Text(
+            MSG_HIGHER_PART,
+            tds=format_inr(self.tds, always_show_paise=True),
+            rate=f"{percent_text(self.rate_bps)}%",
+            section=self.section,
+        )
+
+
+# Under a quarter's (or the year's) TDS on the provider's page: said of the deduction, so
+# it stays true once a PAN is on file (later payouts deduct the rule's rate).
+MSG_HIGHER_PART = N_(
+    "%(tds)s of it at %(rate)s (section %(section)s: no PAN on file when it was deducted)"
+)
 
 
 @dataclass(frozen=True)

@@ -195,7 +195,8 @@ def test_another_providers_payouts_never_show_whatever_is_sent(
         assert file.status_code == 200 and file.mimetype == "text/csv"
         rows = csv_rows(file.get_data(as_text=True))
         assert "Provider: Dr Ravi" in rows[1][0] and "Asha" not in file.get_data(as_text=True)
-        assert rows[6][5:8] == ["30000.00", "0.00", "1"]
+        # Q1's figures, then no part at a higher rate (the file's last three columns).
+        assert rows[6][5:] == ["30000.00", "0.00", "1", "", "", "0.00"]
 
 
 def test_the_csv_has_the_pages_rows_and_total(year, app, client, login):
@@ -358,7 +359,7 @@ def test_a_provider_without_a_profile_gets_no_file(client, login, make_user):
 
 # --- section 206AA: amounts deducted at the higher rate for want of a PAN ------------------
 
-NO_PAN_MARK = "₹14,000.00 of it at 20% (section 206AA: no PAN on file)"
+NO_PAN_MARK = "₹14,000.00 of it at 20% (section 206AA: no PAN on file when it was deducted)"
 
 
 @pytest.fixture
@@ -439,6 +440,7 @@ def test_the_206aa_mark_in_hindi(no_pan_year, app, client, login):
     for row in ("q3", "total"):  # the quarter and the year's total alike
         cells = html.split(f'<tr id="tds-{row}"')[1].split("</tr>")[0]
         assert "206AA" in cells and "₹14,000.00" in cells and "20%" in cells, row
+        assert "इसमें से ₹14,000.00 20% की दर से (धारा 206AA: कटौती के समय PAN" in cells, row
     data = {"Dr Meera", "ABCPA••••F", "194J", FY, meera_user.email}
     assert untranslated(html, data=data) == []
 
