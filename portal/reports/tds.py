@@ -216,10 +216,11 @@ class HigherRate:
     tds: int
 
     def said(self) -> Text:
-        """The part as the provider's page says it under the TDS it is part of."""
+        """The part as the provider's page says it under the TDS it is part of; a part
+        below nothing (a 206AA payout taken back in a later quarter) as TDS given back."""
         return Text(
-            MSG_HIGHER_PART,
-            tds=format_inr(self.tds, always_show_paise=True),
+            MSG_HIGHER_PART if self.tds >= 0 else MSG_HIGHER_PART_BACK,
+            tds=format_inr(abs(self.tds), always_show_paise=True),
             rate=f"{percent_text(self.rate_bps)}%",
             section=self.section,
         )
@@ -229,6 +230,10 @@ class HigherRate:
 # it stays true once a PAN is on file (later payouts deduct the rule's rate).
 MSG_HIGHER_PART = N_(
     "%(tds)s of it at %(rate)s (section %(section)s: no PAN on file when it was deducted)"
+)
+MSG_HIGHER_PART_BACK = N_(
+    "%(tds)s of it given back, deducted at %(rate)s (section %(section)s: no PAN on file"
+    " when it was deducted)"
 )
 
 

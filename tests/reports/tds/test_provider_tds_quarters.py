@@ -592,3 +592,15 @@ def test_an_amount_and_its_206aa_line_are_one_block_in_the_cell(no_pan_two_quart
         "TDS deducted",
     ) in table.parts
     assert {cell: n for cell, n in table.parts.items() if n > 1} == {}
+
+
+def test_a_part_below_nothing_is_said_as_tds_given_back():
+    """Review finding: a 206AA payout reversed in a later quarter left that quarter's part
+    below nothing, and the page read "−₹12,000.00 of it at 20% …" for money given back."""
+    made = tds.HigherRate("206AA", 2000, 1_200_000).said()
+    back = tds.HigherRate("206AA", 2000, -1_200_000).said()
+    assert made == "₹12,000.00 of it at 20% (section 206AA: no PAN on file when it was deducted)"
+    assert back == (
+        "₹12,000.00 of it given back, deducted at 20% (section 206AA: no PAN on file when it"
+        " was deducted)"
+    )
